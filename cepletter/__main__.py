@@ -1,0 +1,3 @@
+from cepletter.cli import main
+
+main()

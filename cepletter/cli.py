@@ -1,0 +1,125 @@
+"""The command line: a thin click layer over the core.
+
+This is the only place where errors become exit codes: a CepletterError is one
+line on stderr and exit 1 (2 for usage errors); Ctrl-C is 130; anything else
+is an internal error, shown with a traceback only under --debug.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cepletter import __version__
+
+if TYPE_CHECKING:
+    from cepletter.config import Settings
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Env:
+    """What every command gets: where the workspace is, and --debug."""
+
+    def __init__(self, directory: Path | None, debug: bool) -> None:
+        self.directory = directory
+        self.debug = debug
+        self._settings: Settings | None = None
+
+    @property
+    def cwd(self) -> Path:
+        return self.directory or Path.cwd()
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from cepletter.config import find_workspace, load_settings
+
+            self._settings = load_settings(find_workspace(self.cwd))
+        return self._settings
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    click.echo(f"Error: {message}", err=True)
+    if hint:
+        click.echo(f"  {hint}", err=True)
+
+
+class CepletterGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        from cepletter.errors import CepletterError
+
+        try:
+            return super().invoke(ctx)
+        except CepletterError as exc:
+            if _debug(ctx):
+                import traceback
+
+                traceback.print_exc()
+            _print_error(exc.message, exc.hint)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            # Output piped into `head` and the like: not an error.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            _print_error(
+                f"unexpected internal error: {type(exc).__name__}: {exc}",
+                "This is a bug in cepletter. Run again with --debug and report the traceback.",
+            )
+            ctx.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    env = ctx.find_object(Env)
+    return bool(env and env.debug)
+
+
+@click.group(cls=CepletterGroup, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if started in DIR (the workspace folder).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (never shows passwords).")
+@click.version_option(__version__, "-V", "--version", prog_name="cepletter")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path | None, debug: bool) -> None:
+    """Compose, preview and send an email newsletter from your website's feed.
+
+    \b
+    A typical issue:
+      cepletter init my-newsletter && cd my-newsletter
+      cepletter items                  # what is new since the last issue
+      cepletter draft --pick 3,1,2     # write issues/<ID>/issue.md
+      cepletter preview --open         # look at exactly what subscribers get
+      cepletter send --test me@example.org
+      cepletter send                   # to the list, after a confirmation
+    """
+    if directory is not None and not directory.is_dir():
+        raise click.BadParameter(f"{directory} is not a folder", param_hint="-C")
+    ctx.obj = Env(directory, debug)
+
+
+def main() -> None:
+    cli(prog_name="cepletter")
+
+
+# Commands live in modules of their own; importing them registers them.
+from cepletter import cli_archive, cli_compose, cli_deliver, cli_render  # noqa: E402, F401

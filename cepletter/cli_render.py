@@ -1,0 +1,5 @@
+"""Commands that render: preview, check."""
+
+from __future__ import annotations
+
+from cepletter.cli import cli  # noqa: F401

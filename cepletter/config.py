@@ -1,0 +1,319 @@
+"""cepletter.toml → typed settings, and finding the workspace.
+
+Every problem is a ConfigError naming the file, the key and (where it can be
+found) the line, so that a person can open the file and fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cepletter.errors import ConfigError, WorkspaceError
+
+CONFIG_NAME = "cepletter.toml"
+
+
+@dataclass(frozen=True)
+class UtmSettings:
+    source: str = "newsletter"
+    medium: str = "email"
+    campaign: str = "{issue}"
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    name: str
+    from_: str
+    reply_to: str | None = None
+    web_url: str | None = None
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = None
+    postal_address: str = ""
+    language: str = "en"
+    timezone: str = "Europe/Brussels"
+    list_id: str | None = None
+    utm: UtmSettings | None = None
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    name: str
+    url: str | None = None
+    path: str | None = None
+    kind: str | None = None  # "feed" | "markdown" | "ics"; inferred when None
+
+    @property
+    def location(self) -> str:
+        return self.url or self.path or ""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    timeout: float = 20.0
+    max_bytes: int = 32 * 1024 * 1024
+    max_redirects: int = 5
+    max_items: int = 10_000
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    transport: str = "maildir"
+    maildir: str = "outbox"
+    subscribers: str = "subscribers.csv"
+    suppressed: str = "suppressed.csv"
+    rate: float = 10.0
+    connections: int = 2
+    retries: int = 5
+    retry_max_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    ca_file: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything in cepletter.toml, with paths resolved against the workspace."""
+
+    root: Path
+    newsletter: NewsletterSettings
+    sources: tuple[SourceSettings, ...] = ()
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    smtp: SmtpSettings | None = None
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / ".cepletter-cache"
+
+    def path(self, value: str) -> Path:
+        """A path from the config, relative to the workspace."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+# ---------------------------------------------------------------- schema
+
+# key -> (python types accepted, required, allowed values or None)
+_Spec = tuple[tuple[type, ...], bool, tuple[Any, ...] | None]
+
+_STR: tuple[type, ...] = (str,)
+_NUM: tuple[type, ...] = (int, float)
+_INT: tuple[type, ...] = (int,)
+
+_NEWSLETTER: dict[str, _Spec] = {
+    "name": (_STR, True, None),
+    "from": (_STR, True, None),
+    "reply_to": (_STR, False, None),
+    "web_url": (_STR, False, None),
+    "unsubscribe_url": (_STR, False, None),
+    "unsubscribe_mailto": (_STR, False, None),
+    "postal_address": (_STR, False, None),
+    "language": (_STR, False, None),
+    "timezone": (_STR, False, None),
+    "list_id": (_STR, False, None),
+    "utm": ((dict,), False, None),
+}
+_UTM: dict[str, _Spec] = {
+    "source": (_STR, False, None),
+    "medium": (_STR, False, None),
+    "campaign": (_STR, False, None),
+}
+_SOURCE: dict[str, _Spec] = {
+    "name": (_STR, True, None),
+    "url": (_STR, False, None),
+    "path": (_STR, False, None),
+    "kind": (_STR, False, ("feed", "markdown", "ics")),
+}
+_FETCH: dict[str, _Spec] = {
+    "timeout": (_NUM, False, None),
+    "max_bytes": (_INT, False, None),
+    "max_redirects": (_INT, False, None),
+    "max_items": (_INT, False, None),
+}
+_DELIVERY: dict[str, _Spec] = {
+    "transport": (_STR, False, ("maildir", "smtp")),
+    "maildir": (_STR, False, None),
+    "subscribers": (_STR, False, None),
+    "suppressed": (_STR, False, None),
+    "rate": (_NUM, False, None),
+    "connections": (_INT, False, None),
+    "retries": (_INT, False, None),
+    "retry_max_seconds": (_NUM, False, None),
+}
+_SMTP: dict[str, _Spec] = {
+    "host": (_STR, True, None),
+    "port": (_INT, False, None),
+    "security": (_STR, False, ("starttls", "ssl", "none")),
+    "username": (_STR, False, None),
+    "ca_file": (_STR, False, None),
+    "timeout": (_NUM, False, None),
+}
+_TOP = {"newsletter", "sources", "delivery", "smtp", "fetch"}
+
+_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", dict: "a table"}
+
+
+class _Checker:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, table: str | None, key: str) -> int | None:
+        """Best-effort line number of ``key`` inside ``[table]`` (for messages)."""
+        current: str | None = None
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for number, line in enumerate(self.lines, start=1):
+            header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
+            if header:
+                current = header.group(1)
+                continue
+            if current == table and pattern.match(line):
+                return number
+        return None
+
+    def fail(self, table: str | None, key: str, problem: str, hint: str) -> ConfigError:
+        line = self.line_of(table, key.split(".")[-1])
+        where = f"{self.path.name}" + (f", line {line}" if line else "")
+        name = f"[{table}] {key}" if table else key
+        return ConfigError(f"{where}: {name}: {problem}", hint)
+
+    def check(self, table: str, data: Any, spec: dict[str, _Spec], label: str | None = None) -> dict[str, Any]:
+        label = label or table
+        if not isinstance(data, dict):
+            raise self.fail(None, table, "must be a table", f"Write it as [{table}] with keys below it.")
+        for key in data:
+            if key not in spec:
+                known = ", ".join(sorted(spec))
+                raise self.fail(table, key, "unknown key", f"Remove it or check the spelling; known keys: {known}.")
+        out: dict[str, Any] = {}
+        for key, (types, required, allowed) in spec.items():
+            if key not in data:
+                if required:
+                    raise ConfigError(
+                        f"{self.path.name}: [{label}] {key}: missing required key",
+                        f'Add {key} = ... under [{table}].',
+                    )
+                continue
+            value = data[key]
+            ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+            if not ok:
+                wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types if t is not float or int not in types)
+                raise self.fail(table, key, f"expected {wanted}, got {value!r}", "Fix the value's type (strings need quotes).")
+            if allowed is not None and value not in allowed:
+                choices = ", ".join(repr(a) for a in allowed)
+                raise self.fail(table, key, f"{value!r} is not one of {choices}", f"Use one of {choices}.")
+            out[key] = value
+        return out
+
+
+def find_workspace(start: Path) -> Path:
+    """The folder holding cepletter.toml: ``start`` or the nearest parent."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise WorkspaceError(
+        f"no {CONFIG_NAME} in {start} or any folder above it",
+        "Run `cepletter init` to make a workspace here, or use `cepletter -C DIR ...`.",
+    )
+
+
+def load_settings(root: Path) -> Settings:
+    """Read and check ``root/cepletter.toml``."""
+    path = root / CONFIG_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkspaceError(
+            f"{path}: not found", "Run `cepletter init` to make a workspace, or use -C DIR."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path.name}: not UTF-8 text", "Save the file as UTF-8.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: {exc}", "Fix the TOML syntax at that line.") from None
+    return settings_from_dict(root, data, path, text)
+
+
+def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str = "") -> Settings:
+    c = _Checker(path, text)
+    for key in data:
+        if key not in _TOP:
+            raise c.fail(None, key, "unknown table or key", f"Known tables: {', '.join(sorted(_TOP))}.")
+    if "newsletter" not in data:
+        raise ConfigError(f"{path.name}: [newsletter]: missing required table", "Add a [newsletter] table with name and from.")
+    nl = c.check("newsletter", data["newsletter"], _NEWSLETTER)
+    utm = None
+    if "utm" in nl:
+        utm = UtmSettings(**c.check("newsletter.utm", nl.pop("utm"), _UTM))
+    nl["from_"] = nl.pop("from")
+    newsletter = NewsletterSettings(**nl, utm=utm)
+    _check_timezone(c, newsletter.timezone)
+
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise c.fail(None, "sources", "must be a list of [[sources]] tables", "Write each source as [[sources]].")
+    sources: list[SourceSettings] = []
+    seen: set[str] = set()
+    for entry in raw_sources:
+        s = c.check("sources", entry, _SOURCE)
+        if ("url" in s) == ("path" in s):
+            raise c.fail("sources", "url", f"source {s['name']!r} needs exactly one of url or path",
+                         "Give url = \"https://...\" for a web feed or path = \"file\" for a local file.")
+        if s["name"] in seen:
+            raise c.fail("sources", "name", f"two sources are named {s['name']!r}", "Give each source its own name.")
+        seen.add(s["name"])
+        sources.append(SourceSettings(**s))
+
+    delivery = DeliverySettings(**c.check("delivery", data.get("delivery", {}), _DELIVERY))
+    if delivery.rate <= 0:
+        raise c.fail("delivery", "rate", "must be more than 0", "Set messages per second, e.g. rate = 10.")
+    if not 1 <= delivery.connections <= 50:
+        raise c.fail("delivery", "connections", "must be between 1 and 50", "Use a small number such as 2.")
+    if delivery.retries < 0 or delivery.retry_max_seconds < 0:
+        raise c.fail("delivery", "retries", "must not be negative", "Use 0 or more.")
+    smtp = SmtpSettings(**c.check("smtp", data["smtp"], _SMTP)) if "smtp" in data else None
+    if delivery.transport == "smtp" and smtp is None:
+        raise ConfigError(f"{path.name}: [smtp]: missing, but [delivery] transport = \"smtp\"",
+                          "Add an [smtp] table with host, port and security.")
+    if smtp is not None and not 0 < smtp.port < 65536:
+        raise c.fail("smtp", "port", f"{smtp.port} is not a port number", "Use 587 (starttls), 465 (ssl) or 25.")
+    fetch = FetchSettings(**c.check("fetch", data.get("fetch", {}), _FETCH))
+    return Settings(root=root, newsletter=newsletter, sources=tuple(sources), delivery=delivery, smtp=smtp, fetch=fetch)
+
+
+def _check_timezone(c: _Checker, name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise c.fail("newsletter", "timezone", f"unknown time zone {name!r}",
+                     'Use a name such as "Europe/Brussels".') from None

@@ -1,0 +1,47 @@
+"""Shared test fixtures: the feed corpus, and running the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cepletter.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def corpus_dir() -> Path | None:
+    """The real-world feed corpus: $CEPLETTER_FEED_CORPUS or ../shared/corpus/feeds."""
+    env = os.environ.get("CEPLETTER_FEED_CORPUS")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "corpus" / "feeds")
+    for path in candidates:
+        if (path / "MANIFEST.tsv").is_file():
+            return path
+    return None
+
+
+@pytest.fixture
+def corpus() -> Path:
+    path = corpus_dir()
+    if path is None:
+        pytest.skip("feed corpus not found: set CEPLETTER_FEED_CORPUS or place shared/ beside the repo")
+    return path
+
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def run() -> Invoke:
+    """Run the CLI in-process: run("-C", str(ws), "items") -> click Result (stdout, stderr apart)."""
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+    return invoke
