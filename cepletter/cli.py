@@ -122,4 +122,4 @@ def main() -> None:
 
 
 # Commands live in modules of their own; importing them registers them.
-from cepletter import cli_archive, cli_compose, cli_deliver, cli_render  # noqa: E402, F401
+from cepletter import cli_compose, cli_deliver, cli_publish, cli_render  # noqa: E402, F401

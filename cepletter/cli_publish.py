@@ -1,4 +1,4 @@
-"""The web archive command: archive."""
+"""Commands that publish and sign off: archive, approve."""
 
 from __future__ import annotations
 
