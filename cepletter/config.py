@@ -220,7 +220,7 @@ class _Checker:
             value = data[key]
             ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
             if not ok:
-                wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types if t is not float or int not in types)
+                wanted = "a number" if float in types else _TYPE_NAMES.get(types[0], types[0].__name__)
                 raise self.fail(table, key, f"expected {wanted}, got {value!r}", "Fix the value's type (strings need quotes).")
             if allowed is not None and value not in allowed:
                 choices = ", ".join(repr(a) for a in allowed)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 def _datetime_representer(dumper: yaml.SafeDumper, value: datetime) -> yaml.ScalarNode:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     text = value.isoformat()
     return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
 
@@ -284,9 +284,9 @@ def _issue_from(front: dict[str, Any], body: str, issue_id: str, where: str) -> 
         start = _when(eraw.get("start"), where, f"{elabel}.start")
         if start is None:
             raise _fail(where, f"{elabel}.start", "missing")
-        link = _opt_str(eraw, "link", where, f"{elabel}.link")
-        if link is not None:
-            _check_link(link, where, f"{elabel}.link")
+        event_link = _opt_str(eraw, "link", where, f"{elabel}.link")
+        if event_link is not None:
+            _check_link(event_link, where, f"{elabel}.link")
         all_day = eraw.get("all_day", False)
         if not isinstance(all_day, bool):
             raise _fail(where, f"{elabel}.all_day", "must be true or false")
@@ -297,7 +297,7 @@ def _issue_from(front: dict[str, Any], body: str, issue_id: str, where: str) -> 
             end=_when(eraw.get("end"), where, f"{elabel}.end"),
             all_day=all_day,
             location=_opt_str(eraw, "location", where, f"{elabel}.location"),
-            link=link,
+            link=event_link,
         ))
     return Issue(
         id=issue_id,
