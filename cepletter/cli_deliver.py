@@ -1,5 +1,260 @@
-"""Commands that deliver: send, export, approve."""
+"""Commands that deliver: send, export."""
 
 from __future__ import annotations
 
-from cepletter.cli import cli  # noqa: F401
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from cepletter.cli import Env, cli, pass_env
+
+if TYPE_CHECKING:
+    from cepletter.deliver import Job
+    from cepletter.rendered import RenderedIssue
+    from cepletter.sender import Result, Summary
+    from cepletter.subscribers import Invalid
+
+
+def _render(env: Env, issue_id: str | None) -> tuple[RenderedIssue, Path]:
+    from cepletter.issue import resolve
+    from cepletter.render import render_issue
+
+    issue = resolve(env.settings.issues_dir, issue_id)
+    return render_issue(env.settings, issue), issue.folder
+
+
+def _report_invalid(env: Env, invalid: list[Invalid]) -> None:
+    from cepletter import console
+
+    name = env.settings.delivery.subscribers
+    for row in invalid:
+        shown = repr(row.value) if row.value else "(empty)"
+        console.warn(f"{name}, line {row.line}: {shown} skipped: {row.reason}")
+
+
+@cli.command()
+@click.argument("issue_id", metavar="[ID]", required=False)
+@click.option("--test", "tests", metavar="ADDR", multiple=True,
+              help="Send only to ADDR (repeatable), subject prefixed [TEST]; not journaled.")
+@click.option("--dry-run", is_flag=True, help="Build every message and report counts; send nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), metavar="R",
+              help="Messages per second, all connections together (default: [delivery] rate).")
+@click.option("--connections", type=click.IntRange(1, 50), metavar="N",
+              help="Parallel SMTP connections (default: [delivery] connections).")
+@click.option("--unreviewed", is_flag=True,
+              help="Send over SMTP although nobody approved or test-sent this content.")
+@pass_env
+def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, yes: bool,
+         rate: float | None, connections: int | None, unreviewed: bool) -> None:
+    """Send an issue (default: the latest) to the list, or a test to a few addresses.
+
+    Every subscriber not suppressed and not yet delivered gets one message;
+    each result is recorded in issues/<ID>/send-log.jsonl, so an interrupted
+    or repeated send carries on where it stopped and never mails anyone twice.
+
+    \b
+    Examples:
+      cepletter send --test me@example.org --test colleague@example.org
+      cepletter send --dry-run
+      cepletter send                 # asks before sending
+      cepletter send 2025-12 --yes --rate 20 --connections 4
+    """
+    from cepletter.errors import UsageError
+
+    if tests and (dry_run or unreviewed or rate or connections):
+        raise UsageError("--test cannot be combined with --dry-run, --unreviewed, --rate or --connections")
+    rendered, folder = _render(env, issue_id)
+    if tests:
+        _send_test(env, rendered, tests)
+        return
+    _send_list(env, rendered, folder, dry_run=dry_run, yes=yes, rate=rate, connections=connections,
+               unreviewed=unreviewed)
+
+
+def _send_test(env: Env, rendered: RenderedIssue, tests: tuple[str, ...]) -> None:
+    from cepletter import console
+    from cepletter.deliver import send_test, test_addresses
+    from cepletter.transports import make_transport
+
+    addresses = test_addresses(tests)
+    where = make_transport(env.settings).description
+    summary = send_test(env.settings, rendered, addresses)
+    sent = [r.email for r in addresses if r.email not in {f.email for f in summary.failures}]
+    if sent:
+        console.info(f"Test of issue {rendered.issue_id} sent to {', '.join(sent)} ({where}).")
+    for failure in summary.failures:
+        console.warn(f"{failure.email}: {failure.status}: {failure.reply}")
+    if summary.failures:
+        raise click.exceptions.Exit(1)
+
+
+def _confirm(job: Job, yes: bool) -> None:
+    from cepletter import console
+    from cepletter.errors import UsageError
+
+    c = job.counts
+    o = job.options
+    pace = f", {o.connections} connection(s), {o.rate:g} messages/s" if o.rate else ""
+    lines = [
+        f"Issue:      {job.rendered.issue_id}",
+        f"Subject:    {job.factory.subject}",
+        f"From:       {job.settings.newsletter.from_}",
+        f"Transport:  {job.transport.description}{pace}",
+    ]
+    if job.signoff is not None:
+        lines.append(f"Reviewed:   {job.signoff.describe()}")
+    elif job.unreviewed:
+        lines.append("Reviewed:   NO (--unreviewed)")
+    lines.append(
+        f"Recipients: {c.to_send:,} (list rows {c.rows:,}: {c.already_sent:,} already sent, "
+        f"{c.suppressed:,} suppressed, {c.duplicates:,} duplicates, {c.invalid:,} invalid)"
+    )
+    for line in lines:
+        console.info(line)
+    if yes:
+        return
+    if not console.stdin_is_terminal():
+        raise UsageError("not sending without a confirmation, and there is no terminal to ask on",
+                         "Add --yes to send without asking.")
+    if not click.confirm(f"Send to {c.to_send:,} recipients now?", default=False, err=True):
+        console.info("Nothing sent.")
+        raise click.exceptions.Exit(1)
+
+
+def _send_list(env: Env, rendered: RenderedIssue, folder: Path, *, dry_run: bool, yes: bool,
+               rate: float | None, connections: int | None, unreviewed: bool) -> None:
+    from cepletter import console
+    from cepletter.deliver import build_all, prepare
+
+    job = prepare(env.settings, rendered, folder, dry_run=dry_run, unreviewed=unreviewed,
+                  rate=rate, connections=connections)
+    try:
+        _report_invalid(env, job.invalid)
+        if dry_run:
+            messages, size = build_all(job)
+            console.info(f"Dry run: built {messages:,} messages ({size / 1e6:.1f} MB) for "
+                         f"{job.transport.description}; nothing sent.")
+            _print_table(job, None)
+            return
+        if job.counts.to_send == 0:
+            console.info(f"Nothing to send: no subscriber of issue {rendered.issue_id} is still waiting for it.")
+            _print_table(job, None)
+            return
+        _confirm(job, yes)
+        summary = _run_with_progress(job)
+    finally:
+        job.release()
+    _print_table(job, summary)
+    if summary.interrupted:
+        console.info(f"Interrupted: {summary.sent:,} sent before stopping. "
+                     "Run `cepletter send` again to carry on.")
+        raise click.exceptions.Exit(130)
+    if summary.failed or summary.deferred:
+        console.info("Not everyone got the issue. Run `cepletter send` again to retry the failed "
+                     "and deferred addresses (those already sent are skipped).")
+        raise click.exceptions.Exit(1)
+
+
+def _run_with_progress(job: Job) -> Summary:
+    from cepletter import console
+    from cepletter.deliver import run
+
+    total = job.counts.to_send
+    if not console.stderr_is_terminal():
+        summary = run(job)
+        rate = summary.done / summary.elapsed if summary.elapsed else 0.0
+        console.info(f"Sent {summary.sent:,} of {total:,} in {summary.elapsed:.1f} s ({rate:.0f} messages/s).")
+        return summary
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console.err(), transient=False) as bar:
+        task = bar.add_task("send", total=total)
+
+        def advance(_result: Result) -> None:
+            bar.advance(task)
+
+        return run(job, advance)
+
+
+def _print_table(job: Job, summary: Summary | None) -> None:
+    from rich.table import Table
+
+    from cepletter import console
+
+    c = job.counts
+    skipped = c.already_sent + c.suppressed + c.duplicates + c.invalid
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("detail")
+    if summary is None:
+        table.add_row("to send", f"{c.to_send:,}", "")
+    else:
+        table.add_row("delivered", f"{summary.sent:,}", "")
+        table.add_row("failed", f"{summary.failed:,}", "")
+        table.add_row("deferred", f"{summary.deferred:,}", "")
+    table.add_row("skipped", f"{skipped:,}",
+                  f"{c.already_sent:,} already sent, {c.suppressed:,} suppressed, "
+                  f"{c.duplicates:,} duplicates, {c.invalid:,} invalid")
+    out = console.out()
+    out.print(table)
+    if summary is not None and summary.failures:
+        failures = Table(title="Not delivered", title_justify="left")
+        failures.add_column("address")
+        failures.add_column("status")
+        failures.add_column("server reply")
+        for result in summary.failures:
+            failures.add_row(result.email, result.status, result.reply)
+        out.print(failures)
+
+
+@cli.command("export")
+@click.argument("issue_id", metavar="[ID]", required=False)
+@click.option("--format", "-f", "fmt", required=True,
+              type=click.Choice(["html", "txt", "eml", "mbox", "zip"]),
+              help="html/txt: the web version; eml: one message any mail client opens; "
+                   "mbox: every subscriber's message; zip: HTML, text and local images.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write (default: issues/<ID>/build/<ID>.<format>); '-' for stdout (html, txt, eml).")
+@pass_env
+def export_cmd(env: Env, issue_id: str | None, fmt: str, output: Path | None) -> None:
+    """Write an issue (default: the latest) as a hand-off file.
+
+    \b
+    Examples:
+      cepletter export --format eml           # open it in Thunderbird, Outlook or Apple Mail
+      cepletter export --format zip -o december.zip
+      cepletter export --format html -o - | less
+    """
+    import sys
+
+    from cepletter import console
+    from cepletter.errors import UsageError
+    from cepletter.export import export
+
+    to_stdout = output is not None and str(output) == "-"
+    if to_stdout and fmt in ("mbox", "zip"):
+        raise UsageError(f"--format {fmt} cannot be written to stdout", "Give a file with -o PATH.")
+    rendered, folder = _render(env, issue_id)
+    if output is not None and not to_stdout and not output.is_absolute():
+        output = env.cwd / output
+
+    def write_stdout(data: bytes) -> None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+    result = export(env.settings, rendered, folder, fmt, None if to_stdout else output,
+                    write_stdout if to_stdout else None)
+    _report_invalid(env, result.invalid)
+    for warning in result.warnings:
+        console.warn(warning)
+    if result.path is not None:
+        extra = ""
+        if fmt == "mbox":
+            extra = f", {result.messages:,} messages"
+        elif fmt == "zip":
+            extra = f", {len(result.images)} image(s)"
+        console.info(f"Wrote {result.path} ({result.size:,} bytes{extra}).")

@@ -2,4 +2,94 @@
 
 from __future__ import annotations
 
-from cepletter.cli import cli  # noqa: F401
+from pathlib import Path
+
+import click
+
+from cepletter.cli import Env, cli, pass_env
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Folder for the archive.  [default: archive/ in the workspace]",
+)
+@pass_env
+def archive(env: Env, output: Path | None) -> None:
+    """Write a static web archive of every issue: index, web versions, Atom feed.
+
+    The folder holds index.html (all issues, newest first), <ID>/index.html
+    (each issue without personal data) and feed.xml. Links inside are
+    relative: upload the folder to the web_url of cepletter.toml, or open
+    index.html from disk. Running it again rewrites only what changed.
+
+    \b
+    Examples:
+      cepletter archive
+      cepletter archive -o ~/site/newsletter
+    """
+    from cepletter.archive import build_archive
+    from cepletter.console import info
+
+    settings = env.settings
+    result = build_archive(settings, output)
+    where = _shown(result.folder, settings.root)
+    count = len(result.issues)
+    info(f"Archive of {count} issue{'' if count == 1 else 's'} in {where}: "
+         f"{len(result.written)} file(s) written, {len(result.unchanged)} unchanged"
+         + (f", {len(result.removed)} removed" if result.removed else "") + ".")
+    for path in result.written:
+        info(f"  wrote {_shown(path, result.folder)}")
+    for path in result.removed:
+        info(f"  removed {_shown(path, result.folder)} (its issue is gone)")
+    if settings.newsletter.web_url:
+        info(f"Upload the folder to {settings.newsletter.web_url} so the emails' "
+             "\"view in your browser\" links find their pages.")
+    else:
+        info("Tip: set web_url in cepletter.toml to where the archive will live, "
+             "to give the emails a \"view in your browser\" link.")
+
+
+@cli.command()
+@click.argument("issue_id", required=False, metavar="[ID]")
+@click.option("--by", "by", required=True, metavar="NAME", help="Who reviewed and approves it.")
+@pass_env
+def approve(env: Env, issue_id: str | None, by: str) -> None:
+    """Record that this exact content of an issue was reviewed and approved.
+
+    Sending to the list over SMTP needs an approval, or a test send
+    (cepletter send --test ADDR) of the same subject, HTML and text. Any edit
+    afterwards needs a new approval. The record goes to issues/<ID>/review.jsonl.
+    Default ID: the latest issue.
+
+    \b
+    Example:
+      cepletter approve 2025-12 --by "Anna Jansen"
+    """
+    from cepletter.console import info
+    from cepletter.issue import resolve
+    from cepletter.render import render_issue
+    from cepletter.review import content_hash, record_approval, review_path
+
+    settings = env.settings
+    issue = resolve(settings.issues_dir, issue_id)
+    rendered = render_issue(settings, issue)
+    digest = content_hash(rendered.subject, *rendered.web())
+    record_approval(settings, issue.id, digest, by, subject=rendered.subject)
+    name = " ".join(by.split())
+    info(f"Approved issue {issue.id} by {name}: {rendered.subject!r} (content {digest[:12]}).")
+    info(f"  Recorded in {_shown(review_path(settings, issue.id), settings.root)}. "
+         "The list can now be sent this content; any edit needs a new approval.")
+
+
+def _shown(path: Path, base: Path) -> str:
+    """A path relative to ``base`` when it is inside it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)

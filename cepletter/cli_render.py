@@ -2,4 +2,221 @@
 
 from __future__ import annotations
 
-from cepletter.cli import cli  # noqa: F401
+from typing import TYPE_CHECKING
+
+import click
+
+from cepletter.cli import Env, cli, pass_env
+
+if TYPE_CHECKING:
+    from cepletter.checks import Finding
+    from cepletter.preview import Preview
+
+
+def _kb(size: int) -> str:
+    return f"{size / 1024:.1f} KB"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _print_summary(preview: Preview) -> None:
+    from cepletter import console
+
+    issue = preview.issue
+    sections = ", ".join(f"{s.heading} ({len(s.items)})" for s in issue.sections)
+    count = len(issue.items)
+    events = f", {len(issue.events)} event{'s' if len(issue.events) != 1 else ''}" if issue.events else ""
+    who = preview.recipient
+    shown = f"{who.name} <{who.email}>" if who.name else who.email
+    t = preview.timings
+    lines = [
+        f"Issue {issue.id}: {issue.title}",
+        f"  Subject    {issue.subject}",
+        f"  Preheader  {issue.preheader or '(none)'}",
+        f"  Items      {count} item{'s' if count != 1 else ''}{events}: {sections}",
+        f"  Shown as   {shown}, the {preview.recipient_source}",
+        f"  HTML       {_kb(preview.html_bytes):>9}  {preview.html_path or ''}",
+        f"  Text       {_kb(preview.text_bytes):>9}  {preview.text_path or ''}",
+        f"  Rendered   in {_ms(t.total)} (Jinja {_ms(t.jinja)}, inlining {_ms(t.inline)}, text {_ms(t.text)})",
+    ]
+    for line in lines:
+        console.info(line)
+    _print_findings(preview.findings, to_stderr=True)
+
+
+def _print_findings(findings: list[Finding], *, to_stderr: bool) -> None:
+    from cepletter import console
+
+    errors = [f for f in findings if f.is_error]
+    warnings = [f for f in findings if not f.is_error]
+    if not findings:
+        verdict = "  Checks     no problems found"
+    else:
+        verdict = f"  Checks     {len(errors)} error{'s' * (len(errors) != 1)}, " \
+                  f"{len(warnings)} warning{'s' * (len(warnings) != 1)}"
+    emit = console.info if to_stderr else (lambda m: console.out().print(m, markup=False))
+    emit(verdict)
+    con = console.err() if to_stderr else console.out()
+    for finding in errors + warnings:
+        label = "error" if finding.is_error else "warning"
+        text = f"{label}: {finding.message}\n    {finding.hint}"
+        if con.is_terminal:
+            colour = "red" if finding.is_error else "yellow"
+            con.print(f"[{colour}]{label}:[/] {console.escape(finding.message)}\n    {console.escape(finding.hint)}")
+        else:
+            con.print(text, markup=False)
+
+
+@cli.command()
+@click.argument("issue_id", required=False, metavar="[ID]")
+@click.option("--open", "open_browser", is_flag=True, help="Open the built email in your web browser.")
+@click.option("--serve", is_flag=True, help="Serve it on 127.0.0.1, re-render and reload on every save.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True,
+              help="Port for --serve (0: any free port).")
+@click.option("--text", "show_text", is_flag=True, help="Print the text version to standard output.")
+@click.option("--screenshot", is_flag=True,
+              help="Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium.")
+@pass_env
+def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, port: int,
+            show_text: bool, screenshot: bool) -> None:
+    """Render an issue exactly as subscribers will see it.
+
+    Writes issues/<ID>/build/newsletter.html (CSS inlined) and newsletter.txt,
+    filled in for the first subscriber of the list, and prints a summary with
+    the checks' findings. ID defaults to the latest issue.
+
+    \b
+    Examples:
+      cepletter preview                 # the latest issue
+      cepletter preview 2025-12 --open  # and open it in the browser
+      cepletter preview --serve         # live preview while you edit
+      cepletter preview --screenshot    # PNGs for approvers
+    """
+    from cepletter.preview import build_preview
+
+    settings = env.settings
+    if screenshot:
+        from cepletter.screenshot import require_browser
+
+        require_browser()  # before rendering: say at once when Chromium is missing
+    result = build_preview(settings, issue_id)
+    _print_summary(result)
+    if show_text:
+        click.echo(result.text, nl=False)
+    if screenshot and result.html_path is not None:
+        from cepletter import console
+        from cepletter.screenshot import screenshots
+
+        for path in screenshots(result.html_path, result.html_path.parent):
+            console.info(f"  Screenshot {path}")
+    if open_browser and result.html_path is not None and not serve:
+        import webbrowser
+
+        webbrowser.open(result.html_path.resolve().as_uri())
+    if serve:
+        _serve(env, result.issue.id, port, open_browser)
+
+
+def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
+    import time
+    from pathlib import Path
+
+    from cepletter import console
+    from cepletter.config import load_settings
+    from cepletter.errors import CepletterError
+    from cepletter.issue import issue_path
+    from cepletter.preview import build_preview
+    from cepletter.render import template_dirs
+    from cepletter.serve import PreviewServer, PreviewState, _stamp, watched_files
+
+    root = env.settings.root
+    issue_file = issue_path(env.settings.issues_dir, issue_id)
+
+    def build() -> Path:
+        settings = load_settings(root)
+        result = build_preview(settings, issue_id)
+        assert result.html_path is not None
+        return result.html_path.parent
+
+    def stamp() -> tuple[tuple[str, float, int], ...]:
+        try:
+            dirs = template_dirs(load_settings(root))
+        except CepletterError:
+            dirs = template_dirs(env.settings)
+        return _stamp(watched_files(env.settings, issue_file, dirs))
+
+    def changed(state: PreviewState) -> None:
+        if state.error:
+            console.warn(f"{time.strftime('%H:%M:%S')} could not re-render: {state.error.splitlines()[0]}")
+        else:
+            console.info(f"{time.strftime('%H:%M:%S')} re-rendered {issue_id}")
+
+    state = PreviewState(build=build, stamp=stamp)
+    state.refresh(force=True)
+    state.on_change = changed
+    try:
+        server = PreviewServer(state, port=port).start()
+    except OSError as exc:
+        raise CepletterError(f"cannot serve on 127.0.0.1 port {port}: {exc.strerror}",
+                             "Use another port, e.g. --port 0 for any free one.") from None
+    console.info(f"Serving {issue_id} at {server.url} (press Ctrl-C to stop)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.info("Stopped.")
+    finally:
+        server.close()
+
+
+@cli.command()
+@click.argument("issue_id", required=False, metavar="[ID]")
+@click.option("--strict", is_flag=True, help="Exit with 1 on warnings too, not only on errors.")
+@click.option("--clients", is_flag=True,
+              help="Also list HTML/CSS the email uses that common mail clients do not support.")
+@pass_env
+def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
+    """Check an issue's email before sending it.
+
+    Errors (exit 1): HTML over 102 KB, a relative, empty or non-http(s)/mailto
+    link, no unsubscribe link, a template placeholder left unrendered.
+    Warnings (exit 1 only with --strict): images without alt text or width,
+    non-https links or images, no preheader, a subject over 70 characters,
+    items older than the previous issue.
+
+    \b
+    Examples:
+      cepletter check
+      cepletter check 2025-12 --strict --clients
+    """
+    from cepletter import console
+    from cepletter.preview import build_preview
+
+    result = build_preview(env.settings, issue_id, write=False)
+    findings = result.findings
+    out = console.out()
+    for finding in findings:
+        label = "error" if finding.is_error else "warning"
+        out.print(f"{label}: {finding.message}\n    {finding.hint}", markup=False)
+    clean_clients = True
+    if clients:
+        from cepletter.clients import client_report
+
+        report, clean_clients = client_report(result.html)
+        out.print(report, markup=False)
+    errors = sum(1 for f in findings if f.is_error)
+    warnings = len(findings) - errors
+    verdict = (f"{result.issue.id}: {errors} error{'s' * (errors != 1)}, "
+               f"{warnings} warning{'s' * (warnings != 1)}")
+    if clients and not clean_clients:
+        verdict += ", mail client support problems"
+    failed = errors > 0 or (strict and (warnings > 0 or not clean_clients))
+    console.info(verdict + (" — fix them before sending." if failed else " — ready to send."))
+    if failed:
+        raise click.exceptions.Exit(1)

@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 def out() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    # No file=: rich then looks up sys.stdout on every write, so a swapped
+    # stream (tests, redirection) is honoured even though the console is cached.
+    return Console(highlight=False, soft_wrap=True)
 
 
 @functools.cache
 def err() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stderr, stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_is_terminal() -> bool:

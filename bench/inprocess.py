@@ -1,0 +1,176 @@
+"""In-process measurements of cepletter's library: rendering and personalisation.
+
+    python bench/inprocess.py render WORKSPACE ISSUE_ID --runs 5
+    python bench/inprocess.py personalise WORKSPACE ISSUE_ID --count 20000 --runs 3
+    python bench/inprocess.py message WORKSPACE ISSUE_ID OUT.eml
+
+Each prints one JSON object on stdout. Imports happen before any clock
+starts: import time is start-up, measured on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Run as a script from anywhere: the checkout's cepletter comes first.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cepletter import issue as issue_file
+from cepletter.config import Settings, load_settings
+from cepletter.recipient import Recipient
+from cepletter.rendered import RenderedIssue
+
+
+def _render_function() -> Callable[..., RenderedIssue]:
+    from cepletter import render
+
+    fn: Callable[..., RenderedIssue] = render.render_issue
+    return fn
+
+
+def load(workspace: Path, issue_id: str) -> tuple[Settings, Any]:
+    settings = load_settings(workspace)
+    return settings, issue_file.resolve(settings.issues_dir, issue_id)
+
+
+def render(settings: Settings, issue: Any) -> RenderedIssue:
+    return _render_function()(settings, issue)
+
+
+# ---------------------------------------------------------------- render split
+
+
+def cmd_render(workspace: Path, issue_id: str, runs: int) -> dict[str, Any]:
+    """Render the issue ``runs`` times; the first call (templates not yet compiled) apart.
+
+    The split comes from the renderer's own stage timings (Jinja, including
+    template loading; inlining; the text template; cutting the page at the
+    per-recipient slots); "other" is the rest of the wall time (settings,
+    context, Markdown of the intro).
+    """
+    from cepletter.render import Timings, render_issue
+
+    settings, issue = load(workspace, issue_id)
+    import jinja2  # noqa: F401  (imports are start-up, not render time)
+    import premailer  # noqa: F401
+
+    laps: list[dict[str, float]] = []
+    rendered = None
+    for _ in range(runs + 1):
+        timings = Timings()
+        start = time.perf_counter()
+        rendered = render_issue(settings, issue, timings)
+        total = time.perf_counter() - start
+        laps.append({
+            "total": total, "jinja": timings.jinja, "inlining": timings.inline, "text": timings.text,
+            "split": timings.split, "other": total - timings.total,
+        })
+    assert rendered is not None
+    html, text = rendered.web()
+    first, warm = laps[0], laps[1:]
+    return {
+        "first": first,
+        "warm": {k: statistics.median(lap[k] for lap in warm) for k in first},
+        "html_bytes": len(html.encode("utf-8")),
+        "text_bytes": len(text.encode("utf-8")),
+    }
+
+
+# ---------------------------------------------------------------- personalisation
+
+
+def recipients_from(settings: Settings, count: int) -> list[Recipient]:
+    from cepletter.subscribers import SubscriberFile
+
+    found: list[Recipient] = []
+    for row in SubscriberFile(settings.path(settings.delivery.subscribers)).rows():
+        if isinstance(row, Recipient):
+            found.append(row)
+    if not found:
+        raise SystemExit("no subscribers in the benchmark workspace")
+    # Repeat the list when asked for more than it holds: the work per recipient is the same.
+    return [found[i % len(found)] for i in range(count)]
+
+
+def cmd_personalise(workspace: Path, issue_id: str, count: int, runs: int) -> dict[str, Any]:
+    """Recipients per second from the rendered issue to finished message bytes, no sending."""
+    from cepletter.message import MessageFactory
+
+    settings, issue = load(workspace, issue_id)
+    people = recipients_from(settings, count)
+    start = time.perf_counter()
+    rendered = render(settings, issue)
+    render_seconds = time.perf_counter() - start
+    rates: list[float] = []
+    size = 0
+    for _ in range(runs):
+        factory = MessageFactory(settings, rendered)
+        start = time.perf_counter()
+        for person in people:
+            size += len(factory.build(person).data)
+        rates.append(count / (time.perf_counter() - start))
+    return {
+        "rates": rates,
+        "render_seconds": render_seconds,
+        "message_bytes": size / (count * runs),
+    }
+
+
+def cmd_message(workspace: Path, issue_id: str, out: Path) -> dict[str, Any]:
+    """One recipient's message, exactly as cepletter sends it: the bare loop's payload."""
+    from cepletter.message import MessageFactory
+
+    settings, issue = load(workspace, issue_id)
+    rendered = render(settings, issue)
+    person = recipients_from(settings, 1)[0]
+    data = MessageFactory(settings, rendered).build(person).data
+    out.write_bytes(data)
+    html, _text = rendered.web()
+    return {"message_bytes": len(data), "html_bytes": len(html.encode("utf-8")), "subject": rendered.subject}
+
+
+def cmd_web(workspace: Path, issue_id: str, out: Path) -> dict[str, Any]:
+    """The rendered issue without personal data: newsletter.html and .txt in ``out``."""
+    settings, issue = load(workspace, issue_id)
+    html, text = render(settings, issue).web()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "newsletter.html").write_text(html, encoding="utf-8")
+    (out / "newsletter.txt").write_text(text, encoding="utf-8")
+    return {"html_bytes": len(html.encode("utf-8")), "text_bytes": len(text.encode("utf-8"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("render", "personalise", "message", "web"):
+        p = sub.add_parser(name)
+        p.add_argument("workspace", type=Path)
+        p.add_argument("issue_id")
+        if name in ("message", "web"):
+            p.add_argument("out", type=Path)
+        else:
+            p.add_argument("--runs", type=int, default=3)
+        if name == "personalise":
+            p.add_argument("--count", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    if args.command == "render":
+        result = cmd_render(args.workspace, args.issue_id, args.runs)
+    elif args.command == "personalise":
+        result = cmd_personalise(args.workspace, args.issue_id, args.count, args.runs)
+    elif args.command == "message":
+        result = cmd_message(args.workspace, args.issue_id, args.out)
+    else:
+        result = cmd_web(args.workspace, args.issue_id, args.out)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

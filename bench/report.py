@@ -1,0 +1,131 @@
+"""bench/RESULTS.md: the machine, every figure as median [min–max], every target with PASS/FAIL."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.measure import Section, Summary, Target
+from bench.peers import Peers
+
+PACKAGES = ("click", "rich", "jinja2", "premailer", "cssutils", "lxml", "feedparser", "nh3", "aiosmtpd")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _num(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def spread(s: Summary) -> str:
+    return f"{_num(s.median)} [{_num(s.low)}–{_num(s.high)}]"
+
+
+def _target_value(t: Target) -> str:
+    s = t.summary()
+    unit = "×" if t.unit == "×" else f" {t.unit}".rstrip()
+    return f"{_num(s.median)}{unit} [{_num(s.low)}–{_num(s.high)}]"
+
+
+def _target_goal(t: Target) -> str:
+    unit = "×" if t.unit == "×" else f" {t.unit}"
+    return f"{'≥' if t.op == '>=' else '≤'} {_num(t.threshold)}{unit}"
+
+
+def machine(peers: Peers) -> list[str]:
+    import cepletter
+
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    peer_versions = ", ".join(f"{k} {v}" for k, v in sorted(peers.versions.items())) or "none found"
+    return [
+        f"- CPU: {_cpu_model()}, {os.cpu_count()} logical cores; {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()} ({sys.implementation.name}); cepletter {cepletter.__version__}",
+        f"- Packages: {versions}",
+        f"- Peers ({peers.where}): {peer_versions}",
+    ]
+
+
+def target_rows(sections: list[Section]) -> list[str]:
+    rows = ["| target | measured, median [min–max] | goal | result |", "|---|---:|---:|---|"]
+    for section in sections:
+        if section.error:
+            rows.append(f"| {section.title} | not measured | | **ERROR** |")
+            continue
+        for t in section.targets:
+            if not t.samples:
+                rows.append(f"| {t.name} | no samples | {_target_goal(t)} | **ERROR** |")
+                continue
+            result = "PASS" if t.passed else "**FAIL**"
+            rows.append(f"| {t.name} | {_target_value(t)} | {_target_goal(t)} | {result} |")
+    return rows
+
+
+def render(sections: list[Section], peers: Peers, scale: str, rounds: int, seconds: float, command: str) -> str:
+    lines = [
+        "# cepletter benchmark results",
+        "",
+        f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        f"(scale `{scale}`, {rounds} round{'s' if rounds != 1 else ''}, {seconds / 60:.1f} min).",
+        "",
+        "Every figure is the median [min–max] over the rounds; every ratio is taken between two figures "
+        "of the same round and quoted as the median [min–max] of those per-round ratios. Absolute times "
+        "depend on the machine; the ratios are what to compare. Contenders run in an order rotated each "
+        "round; every process is timed whole (start-up included) unless it says *in process*.",
+        "",
+        "## Machine",
+        "",
+        *machine(peers),
+        "",
+        "## Targets",
+        "",
+        *target_rows(sections),
+        "",
+    ]
+    if scale != "full":
+        lines += [f"*Scale `{scale}` uses smaller inputs than the targets are set for; run "
+                  "`python bench/run.py` for the figures to quote.*", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        if section.error:
+            lines += [f"Not measured: {section.error}", ""]
+            continue
+        lines += ["| measure | median [min–max] | unit |", "|---|---:|---|"]
+        for fig in section.figures:
+            if fig.samples:
+                lines.append(f"| {fig.name} | {spread(fig.summary())} | {fig.unit} |")
+        for t in section.targets:
+            if t.samples:
+                lines.append(f"| **{t.name}** | {_target_value(t)} (goal {_target_goal(t)}) | "
+                             f"{'PASS' if t.passed else 'FAIL'} |")
+        lines.append("")
+        for note in section.notes:
+            lines += [f"- {note}"]
+        lines += ["", f"*{section.seconds:.0f} s.*", ""]
+    return "\n".join(lines).rstrip() + "\n"

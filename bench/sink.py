@@ -1,0 +1,106 @@
+"""A counting, discarding SMTP server for the benchmarks (aiosmtpd on 127.0.0.1).
+
+Run it as its own process so that its CPU use is not charged to the sender:
+
+    python bench/sink.py [--port 0]
+
+It prints ``PORT <n>`` once it listens, then answers one command per line
+on stdin: ``stats`` prints a JSON line of counters, ``reset`` zeroes them and
+prints ``ok``; end of input stops it. Messages are counted in the DATA handler,
+before the client gets its 250 reply, so when a sender has exited every
+message it saw accepted is already counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import threading
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+class CountingHandler:
+    """Counts messages, recipients, distinct recipients and bytes; keeps nothing else."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages = 0
+            self.recipients = 0
+            self.bytes = 0
+            self.distinct: set[str] = set()
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "messages": self.messages,
+                "recipients": self.recipients,
+                "distinct": len(self.distinct),
+                "bytes": self.bytes,
+            }
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.content
+        size = len(data) if isinstance(data, bytes | str) else 0
+        with self.lock:
+            self.messages += 1
+            self.recipients += len(envelope.rcpt_tos)
+            self.bytes += size
+            self.distinct.update(address.lower() for address in envelope.rcpt_tos)
+        return "250 OK"
+
+
+def serve(handler: CountingHandler, host: str, port: int, ready: list[int], started: threading.Event) -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def factory() -> SMTP:
+        return SMTP(handler, hostname="bench-sink", enable_SMTPUTF8=True, loop=loop)
+
+    server = loop.run_until_complete(loop.create_server(factory, host, port))
+    ready.append(server.sockets[0].getsockname()[1])
+    started.set()
+    loop.run_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    # aiosmtpd logs every connection at INFO; that would cost more than the counting.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+    handler = CountingHandler()
+    ready: list[int] = []
+    started = threading.Event()
+    thread = threading.Thread(target=serve, args=(handler, args.host, args.port, ready, started), daemon=True)
+    thread.start()
+    if not started.wait(10):
+        print("ERROR sink did not start", flush=True)
+        return 1
+    print(f"PORT {ready[0]}", flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        reply: Any
+        if command == "stats":
+            reply = json.dumps(handler.stats())
+        elif command == "reset":
+            handler.reset()
+            reply = "ok"
+        else:
+            reply = json.dumps({"error": f"unknown command {command!r}"})
+        print(reply, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""From candidate items to a drafted issue: the window, the numbering, the
+pick, and the new ``issues/<ID>/issue.md``.
+
+``items`` and ``draft`` share ``candidates()`` so that the numbers ``items``
+shows are the numbers ``draft --pick`` takes, for the same options.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from cepletter.config import Settings, SourceSettings
+from cepletter.errors import ConfigError, IssueError, UsageError
+from cepletter.items import Item
+
+if TYPE_CHECKING:
+    from cepletter.issue import Issue
+
+Warn = Callable[[str], None]
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+DEFAULT_HEADING = "News"
+_MONTH_ID = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass
+class Window:
+    """Which items are candidates: newer than ``since`` and not used before."""
+
+    since: datetime | None
+    reason: str  # for messages: "since 2025-12-18 (issue 2025-12)", "all items", ...
+    used: frozenset[str] = frozenset()  # ids and links of items in earlier issues
+
+
+def zone(settings: Settings | None) -> ZoneInfo:
+    return ZoneInfo(settings.newsletter.timezone if settings is not None else "UTC")
+
+
+def today(settings: Settings | None) -> date:
+    return datetime.now(zone(settings)).date()
+
+
+def default_issue_id(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+# ---------------------------------------------------------------- sources
+
+def select_sources(settings: Settings | None, names: Sequence[str], feeds: Sequence[str],
+                   cwd: Path) -> list[SourceSettings]:
+    """The sources to read: the ``--feed``s if any, else the workspace's (``--source`` filters)."""
+    from cepletter.sources import adhoc_source, source_kind
+
+    if feeds:
+        chosen = []
+        for feed in feeds:
+            source = adhoc_source(feed)
+            if source.path is not None and not Path(source.path).expanduser().is_absolute():
+                source = SourceSettings(name=source.name, path=str(cwd / source.path))
+            chosen.append(source)
+        return chosen
+    if settings is None:
+        raise UsageError("no workspace here, and no --feed given",
+                         "Run inside a workspace (see `cepletter init`), or give --feed URL_OR_PATH.")
+    root = settings.root
+    readable = [s for s in settings.sources if source_kind(s, root) != "ics"]
+    if names:
+        known = {s.name: s for s in settings.sources}
+        for name in names:
+            if name not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                raise UsageError(f"--source {name}: no source of that name in cepletter.toml",
+                                 f"Sources: {listed}.")
+        readable = [s for s in readable if s.name in names]
+        if not readable:
+            raise UsageError("--source: only calendar sources chosen; they have no news items",
+                             "Calendars fill the issue's events section in `cepletter draft`.")
+    if not readable:
+        raise ConfigError(f"{settings.config_path.name}: no [[sources]] with news items",
+                          'Add [[sources]] with name = "news" and url = "https://.../feed/".')
+    return readable
+
+
+# ---------------------------------------------------------------- the window
+
+def parse_since(text: str, settings: Settings | None) -> datetime:
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--since {text}: not a date", "Write it as YYYY-MM-DD, e.g. --since 2025-10-15.") from None
+    return datetime.combine(day, time(0, 0), tzinfo=zone(settings))
+
+
+def earlier_issue_ids(settings: Settings | None, issue_id: str) -> list[str]:
+    """IDs of the issues before ``issue_id`` (IDs sort by date: 2025-10 < 2025-12)."""
+    if settings is None or not settings.issues_dir.is_dir():
+        return []
+    # As issue.list_issue_ids, without loading the YAML library when there is nothing to read.
+    ids = sorted(p.parent.name for p in settings.issues_dir.glob("*/issue.md"))
+    return [i for i in ids if i < issue_id]
+
+
+def window(settings: Settings | None, issue_id: str, *, since: datetime | None = None,
+           days: int | None = None, all_items: bool = False) -> Window:
+    """The candidates' window for ``issue_id``: --since/--days, else since the latest earlier issue."""
+    if since is not None and days is not None:
+        raise UsageError("--since and --days cannot be used together", "Give one of them.")
+    if days is not None:
+        if days < 0:
+            raise UsageError(f"--days {days}: must be 0 or more")
+        since = datetime.combine(today(settings) - timedelta(days=days), time(0, 0), tzinfo=zone(settings))
+    earlier = earlier_issue_ids(settings, issue_id)
+    used: set[str] = set()
+    reason = f"since {since.date().isoformat()}" if since is not None else "no date limit"
+    if earlier and settings is not None:
+        from cepletter.issue import issue_path, load
+
+        latest = None
+        for earlier_id in earlier:
+            issue = load(issue_path(settings.issues_dir, earlier_id))
+            latest = issue
+            if not all_items:
+                for item in issue.items:
+                    used.add(item.id)
+                    used.add(item.link)
+        if since is None and latest is not None:
+            # Items from the day of the last issue on: what it used is left out below.
+            since = datetime.combine(latest.date, time(0, 0), tzinfo=zone(settings))
+            reason = f"since {latest.date.isoformat()} (issue {latest.id})"
+    return Window(since=since, reason=reason, used=frozenset(used))
+
+
+def candidates(items: Sequence[Item], win: Window) -> list[Item]:
+    """The items to offer, numbered by their position: newest first, undated last."""
+    chosen = []
+    for item in items:
+        if win.since is not None and item.date is not None and item.date < win.since:
+            continue
+        if item.id in win.used or (item.link and item.link in win.used):
+            continue
+        chosen.append(item)
+    dated = sorted((i for i in chosen if i.date is not None), key=lambda i: i.date, reverse=True)  # type: ignore[arg-type, return-value]
+    return dated + [i for i in chosen if i.date is None]
+
+
+# ---------------------------------------------------------------- picking
+
+_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_pick(spec: str, count: int) -> list[int]:
+    """``"3,1,5-7"`` → [3, 1, 5, 6, 7]: item numbers in the order given (1-based)."""
+    if count == 0:
+        raise UsageError("there are no items to pick", "See `cepletter items`; try --days or --all-items.")
+    numbers: list[int] = []
+    for part in spec.split(","):
+        match = _PART.match(part)
+        if not match:
+            shown = part.strip() or "(empty)"
+            raise UsageError(f"--pick {spec}: {shown!r} is not a number or a range like 5-7",
+                             f"Use item numbers from `cepletter items` (1 to {count}), e.g. --pick 3,1,5-7.")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if last < first:
+            raise UsageError(f"--pick {spec}: the range {first}-{last} runs backwards",
+                             f"Write it as {last}-{first}, or list the numbers in the order you want.")
+        for number in range(first, last + 1):
+            if not 1 <= number <= count:
+                raise UsageError(f"--pick {spec}: there is no item {number}",
+                                 f"There are {count} items (1 to {count}); see `cepletter items`.")
+            if number in numbers:
+                raise UsageError(f"--pick {spec}: item {number} is picked twice", "Give each number once.")
+            numbers.append(number)
+    return numbers
+
+
+# ---------------------------------------------------------------- the issue
+
+def month_name(issue_id: str, day: date) -> str:
+    match = _MONTH_ID.match(issue_id)
+    if match and 1 <= int(match.group(2)) <= 12:
+        return f"{MONTHS[int(match.group(2)) - 1]} {match.group(1)}"
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
+def preheader(items: Sequence[Item], limit: int = 110) -> str:
+    """"In this issue: A; B; C" from the first items' titles, kept short."""
+    text = "In this issue: "
+    for index, item in enumerate(items):
+        addition = (item.title if index == 0 else f"; {item.title}")
+        if index and len(text) + len(addition) > limit:
+            return text + " and more"
+        text += addition
+    from cepletter.sanitize import shorten
+
+    return shorten(text, limit + 20)
+
+
+def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, settings: Settings | None,
+                title: str | None = None) -> Issue:
+    """The new Issue: sections by category in order of first appearance, a placeholder intro."""
+    from cepletter.issue import Issue, IssueItem, Section
+
+    if not picked:
+        raise UsageError("no items picked", "Pick at least one item.")
+    month = month_name(issue_id, issue_date)
+    name = settings.newsletter.name if settings is not None else "Newsletter"
+    tz = zone(settings)
+    sections: dict[str, Section] = {}
+    for item in picked:
+        heading = item.category or DEFAULT_HEADING
+        snapshot = IssueItem.from_item(item)
+        if item.date is not None:
+            snapshot.date = item.date.astimezone(tz)  # as the editors read dates
+        sections.setdefault(heading, Section(heading=heading)).items.append(snapshot)
+    intro = (
+        f"Welcome to the {month} issue of the {name}.\n\n"
+        "_Replace these lines with a short introduction: what stands out in this issue, "
+        "and what is coming up. This text is Markdown._\n"
+    )
+    return Issue(
+        id=issue_id,
+        title=title or f"Newsletter {month}",
+        subject=title or f"{name} – {month}",
+        date=issue_date,
+        preheader=preheader(picked),
+        sections=list(sections.values()),
+        intro=intro,
+    )
+
+
+def add_events(settings: Settings, issue: Issue) -> None:
+    """Fill the issue's events from the calendar sources, if there are any."""
+    from cepletter.sources import source_kind
+
+    if any(source_kind(s, settings.root) == "ics" for s in settings.sources):
+        from cepletter.events import upcoming_events
+
+        issue.events = upcoming_events(settings, issue.date)
+
+
+def save_draft(settings: Settings, issue: Issue, *, force: bool = False) -> Path:
+    """Write ``issues/<ID>/issue.md`` atomically; an existing one only with ``force``."""
+    from cepletter.issue import issue_path, save
+
+    path = issue_path(settings.issues_dir, issue.id)
+    if path.exists() and not force:
+        shown = path.relative_to(settings.root).as_posix() if path.is_relative_to(settings.root) else str(path)
+        raise IssueError(f"{shown} already exists",
+                         "Use --force to replace it (your edits in it are lost), or --issue ID for a new issue.")
+    save(issue, path)
+    return path

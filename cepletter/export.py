@@ -1,0 +1,184 @@
+"""Hand-off files: the HTML, the text, one .eml, an mbox of every message, a zip for upload.
+
+html, txt and eml are the web version (no personal data, no placeholders);
+the mbox holds the message each subscriber would get; the zip holds the HTML,
+the text and any images the HTML takes from local files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from cepletter.config import Settings
+from cepletter.errors import DeliveryError
+from cepletter.fsutil import atomic_write_bytes
+from cepletter.message import MessageFactory
+from cepletter.rendered import RenderedIssue
+from cepletter.subscribers import Invalid, ListCounts, read_suppressed, recipients
+
+FORMATS = ("html", "txt", "eml", "mbox", "zip")
+
+
+@dataclass
+class ExportResult:
+    path: Path | None
+    size: int = 0
+    messages: int = 0
+    images: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    invalid: list[Invalid] = field(default_factory=list)
+
+
+def default_path(folder: Path, issue_id: str, fmt: str) -> Path:
+    """``issues/<ID>/build/<ID>.<format>``."""
+    return folder / "build" / f"{issue_id}.{fmt}"
+
+
+def web_bytes(settings: Settings, rendered: RenderedIssue, fmt: str) -> bytes:
+    """The html, txt or eml export as bytes."""
+    if fmt == "eml":
+        return MessageFactory(settings, rendered).build_web().data
+    html, text = rendered.web()
+    return (html if fmt == "html" else text).encode("utf-8")
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[int]:
+    """A temporary file beside ``path`` that replaces it only when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        yield fd
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+_FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
+
+
+def write_mbox(settings: Settings, rendered: RenderedIssue, path: Path) -> ExportResult:
+    """Every subscriber's message (not the suppressed or invalid) in one mbox file, streamed."""
+    factory = MessageFactory(settings, rendered)
+    suppressed = read_suppressed(settings.path(settings.delivery.suppressed))
+    result = ExportResult(path)
+    counts = ListCounts()
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime()).encode("ascii")
+    envelope = b"From " + factory.sender.encode("ascii", "replace") + b" " + stamp + b"\n"
+    with _atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fh:
+        for recipient in recipients(settings.path(settings.delivery.subscribers), suppressed, set(), counts, result.invalid):
+            data = factory.build(recipient).data
+            # mboxrd quoting, as Python's mailbox and mail clients read it.
+            data = _FROM_LINE.sub(rb">\1", data)
+            fh.write(envelope)
+            fh.write(data)
+            fh.write(b"\n" if data.endswith(b"\n") else b"\n\n")
+            result.messages += 1
+        fh.flush()
+        result.size = fh.tell()
+    return result
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            for name, value in attrs:
+                if name == "src" and value:
+                    self.sources.append(value)
+
+
+def local_images(html: str) -> list[str]:
+    """The ``src`` of every image that is a relative path (no scheme, no host), once each."""
+    parser = _Images()
+    parser.feed(html)
+    parser.close()
+    seen: dict[str, None] = {}
+    for src in parser.sources:
+        parts = urlsplit(src)
+        if not parts.scheme and not parts.netloc and parts.path and not src.startswith("/"):
+            seen.setdefault(src, None)
+    return list(seen)
+
+
+def _find_image(src: str, bases: list[Path], root: Path) -> Path | None:
+    rel = unquote(urlsplit(src).path)
+    for base in bases:
+        candidate = (base / rel).resolve()
+        # Never pack a file from outside the workspace, whatever the HTML says.
+        if candidate.is_file() and candidate.is_relative_to(root.resolve()):
+            return candidate
+    return None
+
+
+def write_zip(settings: Settings, rendered: RenderedIssue, folder: Path, path: Path) -> ExportResult:
+    """newsletter.html, newsletter.txt and the local images at the paths the HTML names."""
+    html, text = rendered.web()
+    result = ExportResult(path)
+    bases = [folder, settings.root]
+    with _atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("newsletter.html", html.encode("utf-8"))
+            archive.writestr("newsletter.txt", text.encode("utf-8"))
+            for src in local_images(html):
+                name = PurePosixPath(unquote(urlsplit(src).path))
+                found = _find_image(src, bases, settings.root)
+                if found is None or ".." in name.parts:
+                    result.warnings.append(f"image {src}: no such file in the issue folder or the workspace; left out")
+                    continue
+                archive.write(found, name.as_posix())
+                result.images.append(name.as_posix())
+        fh.flush()
+        result.size = fh.tell()
+    return result
+
+
+def export(
+    settings: Settings, rendered: RenderedIssue, folder: Path, fmt: str, path: Path | None,
+    write_stdout: Callable[[bytes], None] | None = None,
+) -> ExportResult:
+    """Write the export in ``fmt`` to ``path`` (default under build/), or to stdout when asked."""
+    if fmt not in FORMATS:
+        raise DeliveryError(f"unknown export format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
+    if fmt in ("html", "txt", "eml"):
+        data = web_bytes(settings, rendered, fmt)
+        if write_stdout is not None:
+            write_stdout(data)
+            return ExportResult(None, len(data))
+        target = path or default_path(folder, rendered.issue_id, fmt)
+        _write(target, data)
+        return ExportResult(target, len(data), messages=1 if fmt == "eml" else 0)
+    target = path or default_path(folder, rendered.issue_id, fmt)
+    try:
+        if fmt == "mbox":
+            return write_mbox(settings, rendered, target)
+        return write_zip(settings, rendered, folder, target)
+    except OSError as exc:
+        raise DeliveryError(f"{target}: cannot write: {exc.strerror}", "Choose another place with -o PATH.") from None
+
+
+def _write(target: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        raise DeliveryError(f"{target}: cannot write: {exc.strerror}", "Choose another place with -o PATH.") from None

@@ -1,0 +1,210 @@
+"""The delivery journal: ``issues/<ID>/send-log.jsonl``, one JSON object per line.
+
+Result lines carry ``email``, ``status`` ("sent", "failed" or "deferred"),
+``time``, ``reply`` (the server's answer), ``message_id`` and ``attempts``.
+Other lines carry an ``event`` ("start", "stop") and no status; readers skip them.
+
+Each line is handed to the operating system with one ``os.write`` on an
+``O_APPEND`` descriptor before the sender counts the message (a killed process
+loses nothing) and the file is fsynced at least once a second and at the end
+(a power cut costs at most a second). A line cut short by a kill is skipped
+when read, and the next line starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cepletter.errors import DeliveryError
+
+JOURNAL_NAME = "send-log.jsonl"
+LOCK_NAME = ".send.lock"
+SENT, FAILED, DEFERRED = "sent", "failed", "deferred"
+STATUSES = (SENT, FAILED, DEFERRED)
+FSYNC_INTERVAL = 0.5  # seconds; well inside the promised one second
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Every well-formed JSON object in the journal; cut or garbled lines are skipped."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for raw in fh:
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
+
+
+def read_results(path: Path) -> Iterator[dict[str, Any]]:
+    """Only the result lines (those with an email and a known status)."""
+    for entry in read_lines(path):
+        if isinstance(entry.get("email"), str) and entry.get("status") in STATUSES:
+            yield entry
+
+
+def sent_keys(path: Path) -> set[str]:
+    """Lower-cased addresses that have a "sent" line."""
+    return {e["email"].strip().lower() for e in read_results(path) if e["status"] == SENT}
+
+
+class SendLock:
+    """An exclusive, non-blocking lock on ``issues/<ID>/.send.lock`` for one send run."""
+
+    def __init__(self, folder: Path, issue_id: str) -> None:
+        self.path = folder / LOCK_NAME
+        self.issue_id = issue_id
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DeliveryError(f"{self.path}: cannot create the send lock: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (process {other})" if other.isdigit() else ""
+            raise DeliveryError(
+                f"another `cepletter send` of issue {self.issue_id} is running{who}",
+                "Wait for it to finish; a second run at the same time could mail people twice.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> SendLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Journal:
+    """The append-only writer. Thread-safe: every line is one ``os.write``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._fd = fd
+        self._repair_tail()
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
+        self._syncer.start()
+
+    def _repair_tail(self) -> None:
+        """If the last line was cut by a kill, end it so the next line stands alone."""
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        with self.path.open("rb") as fh:
+            fh.seek(size - 1)
+            last = fh.read(1)
+        if last != b"\n":
+            self._write(b"\n")
+
+    def _error(self, exc: OSError) -> DeliveryError:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        return DeliveryError(
+            f"{self.path}: cannot write the delivery journal: {reason}; sending stopped",
+            "Fix the problem and run `cepletter send` again: it carries on where it stopped.",
+        )
+
+    def _write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise DeliveryError(f"{self.path}: the journal is not open")
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._dirty = True
+
+    def event(self, name: str, **fields: Any) -> None:
+        self._write((json.dumps({"event": name, "time": now_iso(), **fields}, ensure_ascii=False) + "\n").encode())
+
+    def record(self, email: str, status: str, reply: str, *, message_id: str = "", attempts: int = 1) -> None:
+        """Append one result line. Raises DeliveryError when the line cannot be written."""
+        entry = {
+            "email": email,
+            "status": status,
+            "time": now_iso(),
+            "reply": reply,
+            "message_id": message_id,
+            "attempts": attempts,
+        }
+        self._write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
+
+    def sync(self) -> None:
+        with self._lock:
+            if self._fd is not None and self._dirty:
+                self._dirty = False
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    raise self._error(exc) from None
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(FSYNC_INTERVAL):
+            # An fsync failure here is reported by the next write or by close().
+            with contextlib.suppress(DeliveryError):
+                self.sync()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
+        if self._fd is not None:
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> Journal:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,186 @@
+"""Small formatting helpers the templates use: Markdown, plain text, dates, links."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from datetime import date, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from cepletter.items import Event
+
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+# ---------------------------------------------------------------- Markdown
+
+def markdown_html(text: str) -> str:
+    """The editorial intro as HTML: CommonMark with raw HTML switched off.
+
+    Only http(s) and mailto links survive, so an intro cannot carry a
+    javascript: link even by mistake.
+    """
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.validateLink = _safe_link
+    return md.render(text)
+
+
+def _safe_link(url: str) -> bool:
+    return bool(re.match(r"^(https?:|mailto:)", url.strip(), re.I))
+
+
+def markdown_text(text: str, width: int = 72) -> str:
+    """The intro for the text version: paragraphs wrapped, links spelled out."""
+    return html_text(markdown_html(text), width)
+
+
+# ---------------------------------------------------------------- HTML to plain text
+
+_BLOCK = {"p", "div", "li", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
+          "table", "tr", "figure", "figcaption", "pre", "section", "article"}
+
+
+def html_text(fragment: str, width: int = 72) -> str:
+    """Readable text of a (sanitised) HTML fragment: paragraphs wrapped, links after their words."""
+    if not fragment.strip():
+        return ""
+    from lxml import html as lxml_html
+
+    try:
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except Exception:  # lxml raises several types for odd markup; plain text is the fallback
+        return wrap(re.sub(r"<[^>]+>", " ", fragment), width)
+    paragraphs: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        text = re.sub(r"\s+", " ", "".join(current)).strip()
+        if text:
+            paragraphs.append(text)
+        current.clear()
+
+    def walk(element: lxml_html.HtmlElement) -> None:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag in _BLOCK:
+            flush()
+        if tag == "li":
+            current.append("- ")
+        if tag == "br":
+            flush()
+        if tag == "img":
+            alt = (element.get("alt") or "").strip()
+            if alt:
+                current.append(f"[{alt}]")
+        if element.text and tag not in ("script", "style"):
+            current.append(element.text)
+        for child in element:
+            walk(child)
+        if tag == "a":
+            href = (element.get("href") or "").strip()
+            label = element.text_content().strip()
+            if href.startswith(("http://", "https://")) and href != label:
+                current.append(f" <{href}>")
+        if tag in _BLOCK:
+            flush()
+        if element.tail:
+            current.append(element.tail)
+
+    walk(root)
+    flush()
+    return "\n\n".join(wrap(p, width) for p in paragraphs)
+
+
+def wrap(text: str, width: int = 72) -> str:
+    """Wrap one paragraph; long URLs stay whole rather than being broken."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return textwrap.fill(text, width=width, break_long_words=False, break_on_hyphens=False)
+
+
+# ---------------------------------------------------------------- dates
+
+def _local(value: date | datetime, tz: ZoneInfo) -> date | datetime:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(tz)
+    return value
+
+
+def long_date(value: date | datetime | None, tz: ZoneInfo) -> str:
+    """18 December 2025."""
+    if value is None:
+        return ""
+    value = _local(value, tz)
+    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def iso_date(value: date | datetime | None, tz: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    value = _local(value, tz)
+    day = value.date() if isinstance(value, datetime) else value
+    return day.isoformat()
+
+
+def event_when(event: Event, tz: ZoneInfo) -> str:
+    """When an event takes place, in the newsletter's time zone.
+
+    "Tuesday 20 January 2026, 10:00–12:00", "20–22 January 2026", or
+    "30 March – 2 April 2026" for all-day events and multi-day ranges.
+    """
+    start = _local(event.start, tz)
+    end = _local(event.end, tz) if event.end is not None else None
+    timed = isinstance(start, datetime) and not event.all_day
+    if not timed:
+        first = start.date() if isinstance(start, datetime) else start
+        last: date | None = None
+        if end is not None:
+            last = end.date() if isinstance(end, datetime) else end
+            # iCalendar all-day ends are exclusive: DTEND is the day after.
+            if not isinstance(end, datetime) or event.all_day:
+                last = last - timedelta(days=1)
+            if last <= first:
+                last = None
+        return _day_range(first, last)
+    assert isinstance(start, datetime)
+    text = f"{WEEKDAYS[start.weekday()]} {long_date(start, tz)}, {start:%H:%M}"
+    if isinstance(end, datetime):
+        if end.date() == start.date():
+            return f"{text}–{end:%H:%M}"
+        return f"{text} – {long_date(end, tz)}, {end:%H:%M}"
+    return text
+
+
+def _day_range(first: date, last: date | None) -> str:
+    if last is None:
+        return f"{WEEKDAYS[first.weekday()]} {first.day} {MONTHS[first.month - 1]} {first.year}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {MONTHS[first.month - 1]} {first.year}"
+    if first.year == last.year:
+        return f"{first.day} {MONTHS[first.month - 1]} – {last.day} {MONTHS[last.month - 1]} {last.year}"
+    return (f"{first.day} {MONTHS[first.month - 1]} {first.year} – "
+            f"{last.day} {MONTHS[last.month - 1]} {last.year}")
+
+
+def event_day(event: Event, tz: ZoneInfo) -> tuple[str, str]:
+    """(day number, short month) for the date badge of an event."""
+    start = _local(event.start, tz)
+    return str(start.day), MONTHS[start.month - 1][:3].upper()
+
+
+# ---------------------------------------------------------------- links
+
+def add_utm(url: str, params: dict[str, str]) -> str:
+    """``url`` with utm_* parameters added (existing ones are kept, not doubled)."""
+    if not params or not url.lower().startswith(("http://", "https://")):
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {k for k, _ in query}
+    query += [(k, v) for k, v in params.items() if k not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -1,0 +1,107 @@
+"""Build an issue's preview: render it, fill it for a sample subscriber, write build/, check it.
+
+Shared by `preview`, `preview --serve` and `check`; no click, no rich.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cepletter.checks import Finding
+from cepletter.config import Settings
+from cepletter.fsutil import atomic_write_text
+from cepletter.issue import Issue
+from cepletter.recipient import Recipient
+from cepletter.render import Timings
+from cepletter.rendered import RenderedIssue
+
+EXAMPLE_RECIPIENT = Recipient(email="alex@example.org", name="Alex Example")
+BUILD_DIR = "build"
+HTML_NAME = "newsletter.html"
+TEXT_NAME = "newsletter.txt"
+
+
+@dataclass
+class Preview:
+    issue: Issue
+    rendered: RenderedIssue
+    recipient: Recipient
+    recipient_source: str  # where the sample recipient came from, for the summary
+    html: str
+    text: str
+    findings: list[Finding]
+    timings: Timings
+    html_path: Path | None = None
+    text_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+    @property
+    def text_bytes(self) -> int:
+        return len(self.text.encode("utf-8"))
+
+
+def sample_recipient(settings: Settings) -> tuple[Recipient, str]:
+    """The first valid subscriber, so the preview shows a real name; else a made-up one."""
+    from cepletter.errors import CepletterError
+
+    path = settings.path(settings.delivery.subscribers)
+    try:
+        from cepletter.subscribers import SubscriberFile
+
+        for row in SubscriberFile(path, required=False).rows():
+            if isinstance(row, Recipient):
+                where = f"{path.name}, line {row.line}" if row.line else path.name
+                return row, f"first subscriber ({where})"
+    except (CepletterError, ImportError, OSError, UnicodeError):
+        pass
+    return EXAMPLE_RECIPIENT, "example recipient (no readable subscriber list)"
+
+
+def build_dir(issue: Issue) -> Path:
+    return issue.folder / BUILD_DIR
+
+
+def build_preview(
+    settings: Settings,
+    issue_id: str | None,
+    *,
+    write: bool = True,
+    extra_check: Callable[[str], list[Finding]] | None = None,
+) -> Preview:
+    """Render ``issue_id`` (the latest when None), write build/ and check the result."""
+    from cepletter import checks
+    from cepletter.issue import resolve
+    from cepletter.render import render_issue, static_unsubscribe_url
+
+    issue = resolve(settings.issues_dir, issue_id)
+    timings = Timings()
+    rendered = render_issue(settings, issue, timings)
+    recipient, source = sample_recipient(settings)
+    html, text = rendered.fill(recipient)
+    unsubscribe = {
+        rendered.values_for(recipient).get("unsubscribe_url", ""),
+        rendered.web_values.get("unsubscribe_url", ""),
+        static_unsubscribe_url(settings),
+    } - {""}
+    findings = checks.check_html(html, unsubscribe)
+    findings += checks.check_placeholders(text, "the text version")
+    findings += checks.check_content(
+        issue.subject, issue.preheader, issue.items,
+        checks.previous_issue_date(settings.issues_dir, issue.id),
+    )
+    if extra_check is not None:
+        findings += extra_check(html)
+    preview = Preview(issue, rendered, recipient, source, html, text, findings, timings)
+    if write:
+        folder = build_dir(issue)
+        preview.html_path = folder / HTML_NAME
+        preview.text_path = folder / TEXT_NAME
+        atomic_write_text(preview.html_path, html)
+        atomic_write_text(preview.text_path, text)
+    return preview

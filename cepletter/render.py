@@ -1,0 +1,424 @@
+"""Issue → the email subscribers see: HTML (CSS inlined) and text.
+
+Jinja2 runs once per issue with a placeholder token wherever a template
+prints a per-recipient value, premailer inlines the CSS once, and the result
+is cut into a `RenderedIssue` whose `fill(recipient)` only joins strings.
+``render_full`` is the slow reference path (Jinja with one recipient's real
+values, then premailer) that the split result must match byte for byte.
+Rendering never touches the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import cepletter
+from cepletter import markup
+from cepletter.errors import TemplateError
+from cepletter.personalise import (
+    FALLBACK_SEP,
+    UNSUBSCRIBE_KEY,
+    SlotMisuse,
+    SlotRegistry,
+    TokenRecipient,
+    ValueRecipient,
+    check_no_stray_tokens,
+    fallback,
+    resolve_value,
+    split_html,
+    split_text,
+)
+from cepletter.recipient import Recipient, unsubscribe_url
+from cepletter.rendered import RenderedIssue
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from cepletter.config import Settings
+    from cepletter.issue import Issue
+
+HTML_TEMPLATE = "newsletter.html.j2"
+TEXT_TEMPLATE = "newsletter.txt.j2"
+TEXT_WIDTH = 72
+
+
+def packaged_templates_dir() -> Path:
+    """The default theme: inside the installed package, or the checkout's top-level templates/."""
+    package = Path(cepletter.__file__).resolve().parent
+    installed = package / "templates"
+    if (installed / HTML_TEMPLATE).is_file():
+        return installed
+    return package.parent / "templates"
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where templates are looked up, first match wins: the workspace, then the theme."""
+    dirs = [settings.templates_dir, packaged_templates_dir()]
+    out: list[Path] = []
+    for d in dirs:
+        resolved = d.resolve()
+        if resolved not in out:
+            out.append(resolved)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(dirs: tuple[str, ...]) -> Environment:
+    # Cached so that `preview --serve` keeps compiled templates; auto_reload
+    # still picks up every saved change.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(list(dirs), encoding="utf-8"),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
+                                     default_for_string=True, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )
+    env.filters["fallback"] = fallback
+    return env
+
+
+def environment(settings: Settings) -> Environment:
+    return _environment(tuple(str(d) for d in template_dirs(settings)))
+
+
+# ---------------------------------------------------------------- unsubscribe values
+
+def generic_unsubscribe_url(settings: Settings) -> str:
+    """The unsubscribe link with no personal data (web archive, exports).
+
+    ``https://example.org/unsubscribe?email={email}`` becomes
+    ``https://example.org/unsubscribe``: the page then asks for the address.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    nl = settings.newsletter
+    template = nl.unsubscribe_url
+    if template and "{email}" not in template and "{token}" not in template:
+        return template
+    if template:
+        parts = urlsplit(template)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                 if "{email}" not in v and "{token}" not in v]
+        path = parts.path
+        for marker in ("{email}", "{token}"):
+            if marker in path:
+                path = path[: path.index(marker)]
+                path = path[: path.rfind("/") + 1]
+        if "{" not in path and "{" not in parts.netloc:
+            return urlunsplit(parts._replace(path=path or "/", query=urlencode(query), fragment=""))
+    if nl.unsubscribe_mailto:
+        return f"mailto:{nl.unsubscribe_mailto}?subject=unsubscribe"
+    return nl.web_url or ""
+
+
+def personal_unsubscribe(settings: Settings) -> bool:
+    """Whether the unsubscribe link differs per recipient (has {email} or {token})."""
+    template = settings.newsletter.unsubscribe_url or ""
+    return "{email}" in template or "{token}" in template
+
+
+def static_unsubscribe_url(settings: Settings) -> str:
+    """The unsubscribe link when it is the same for everyone ("" when none is configured)."""
+    nl = settings.newsletter
+    if nl.unsubscribe_url:
+        return nl.unsubscribe_url
+    if nl.unsubscribe_mailto:
+        return f"mailto:{nl.unsubscribe_mailto}?subject=unsubscribe"
+    return ""
+
+
+def base_values(settings: Settings, recipient: Recipient) -> dict[str, str]:
+    """The plain per-recipient values: email, name, every column, unsubscribe_url."""
+    values = {f"recipient.{k}": v for k, v in recipient.fields.items() if isinstance(v, str)}
+    values["recipient.email"] = recipient.email
+    values["recipient.name"] = recipient.name
+    if personal_unsubscribe(settings):
+        values[UNSUBSCRIBE_KEY] = unsubscribe_url(
+            settings.newsletter.unsubscribe_url, settings.newsletter.name, recipient
+        )
+    else:
+        values[UNSUBSCRIBE_KEY] = static_unsubscribe_url(settings)
+    return values
+
+
+def _values_function(settings: Settings, keys: frozenset[str]) -> Callable[[Recipient], dict[str, str]]:
+    derived = [k for k in keys if FALLBACK_SEP in k]
+
+    def values_for(recipient: Recipient) -> dict[str, str]:
+        values = base_values(settings, recipient)
+        for key in derived:
+            values[key] = resolve_value(key, values)
+        return values
+
+    return values_for
+
+
+def web_values(settings: Settings, keys: frozenset[str]) -> dict[str, str]:
+    """Values for the version with no personal data: empty name and email, generic unsubscribe."""
+    values = {k: "" for k in keys if FALLBACK_SEP not in k}
+    values[UNSUBSCRIBE_KEY] = generic_unsubscribe_url(settings)
+    for key in keys:
+        if FALLBACK_SEP in key:
+            values[key] = resolve_value(key, values)
+    return values
+
+
+# ---------------------------------------------------------------- context
+
+def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
+    from markupsafe import Markup
+
+    nl = settings.newsletter
+    tz = ZoneInfo(nl.timezone)
+    utm: dict[str, str] = {}
+    if nl.utm is not None:
+        utm = {
+            "utm_source": nl.utm.source.replace("{issue}", issue.id),
+            "utm_medium": nl.utm.medium.replace("{issue}", issue.id),
+            "utm_campaign": nl.utm.campaign.replace("{issue}", issue.id),
+        }
+
+    def track(url: str | None) -> str:
+        return markup.add_utm(url or "", utm)
+
+    sections = []
+    for section in issue.sections:
+        items = []
+        for item in section.items:
+            summary_html = _summary_html(item.summary)
+            items.append(SimpleNamespace(
+                id=item.id,
+                title=item.title,
+                link=item.link,
+                url=track(item.link),
+                date=item.date,
+                date_text=markup.long_date(item.date, tz),
+                date_iso=markup.iso_date(item.date, tz),
+                category=item.category or "",
+                image=item.image or "",
+                summary_html=Markup(summary_html),
+                summary_text=markup.html_text(summary_html, TEXT_WIDTH),
+                source=item.source or "",
+            ))
+        sections.append(SimpleNamespace(heading=section.heading, items=items))
+    events = []
+    for event in issue.events:
+        day, month = markup.event_day(event, tz)
+        events.append(SimpleNamespace(
+            title=event.title,
+            when=markup.event_when(event, tz),
+            day=day,
+            month=month,
+            location=event.location or "",
+            link=event.link or "",
+            url=track(event.link) if event.link else "",
+        ))
+    web_url = nl.web_url or ""
+    view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url else ""
+    address = [line.strip() for line in nl.postal_address.replace(",", "\n").splitlines() if line.strip()]
+    return {
+        "newsletter": SimpleNamespace(
+            name=nl.name,
+            web_url=web_url,
+            postal_address=nl.postal_address,
+            postal_lines=address,
+            language=nl.language,
+            unsubscribe_mailto=nl.unsubscribe_mailto or "",
+            reply_to=nl.reply_to or "",
+        ),
+        "issue": SimpleNamespace(
+            id=issue.id,
+            title=issue.title,
+            subject=issue.subject,
+            preheader=issue.preheader,
+            date=issue.date,
+            date_text=markup.long_date(issue.date, tz),
+            date_iso=issue.date.isoformat(),
+            year=issue.date.year,
+            intro_html=Markup(markup.markdown_html(issue.intro)) if issue.intro.strip() else "",
+            intro_text=markup.markdown_text(issue.intro, TEXT_WIDTH) if issue.intro.strip() else "",
+            sections=sections,
+            events=events,
+            item_count=sum(len(s.items) for s in sections),
+        ),
+        "view_online_url": view_url,
+        "track": track,
+        "wrap": lambda text, width=TEXT_WIDTH: markup.wrap(str(text), width),
+        "has_unsubscribe": bool(static_unsubscribe_url(settings)),
+    }
+
+
+def _summary_html(summary: str) -> str:
+    """An item's summary as safe HTML for a card.
+
+    Summaries come from feeds and were sanitised when drafted; the issue file
+    can be edited by hand, so they are cleaned again here, to a smaller set
+    that cannot break a card's layout (no images, tables or headings).
+    """
+    import nh3
+
+    text = summary.strip()
+    if not text:
+        return ""
+    if "<" not in text:
+        text = markup.markdown_html(text)
+    return nh3.clean(
+        text,
+        tags={"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "code"},
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+    ).strip()
+
+
+# ---------------------------------------------------------------- rendering
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of the last render (for preview and benchmarks)."""
+
+    jinja: float = 0.0
+    inline: float = 0.0
+    text: float = 0.0
+    split: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.jinja + self.inline + self.text + self.split
+
+
+def _render_template(env: Environment, name: str, context: Mapping[str, Any]) -> str:
+    from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
+
+    try:
+        template = env.get_template(name)
+        return template.render(context)
+    except TemplateSyntaxError as exc:
+        where = _template_file(exc.filename or exc.name or name)
+        raise TemplateError(f"{where}, line {exc.lineno}: {exc.message}",
+                            "Fix the template syntax at that line.") from None
+    except TemplateNotFound as exc:
+        dirs = ", ".join(str(p) for p in getattr(env.loader, "searchpath", []))
+        raise TemplateError(f"template {exc.name!r} not found (looked in {dirs})",
+                            "Check the name in the include/extends tag, or restore the file.") from None
+    except UndefinedError as exc:
+        raise TemplateError(f"{_location(exc, name)}: {exc.message}",
+                            "Check the spelling of the variable; see the default theme for the names.") from None
+    except SlotMisuse as exc:
+        raise TemplateError(f"{_location(exc, name)}: {exc}",
+                            'Print the value as it is, or use {{ recipient.name | fallback("reader") }}.') from None
+    except RecursionError as exc:
+        raise TemplateError(f"{_location(exc, name)}: templates include or call each other without end",
+                            "Remove the include, import or macro call that loops back.") from None
+    except (TypeError, ValueError, AttributeError, ZeroDivisionError, KeyError) as exc:
+        raise TemplateError(f"{_location(exc, name)}: {type(exc).__name__}: {exc}",
+                            "Fix the expression at that line of the template.") from None
+
+
+def _template_file(filename: str) -> str:
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _location(exc: BaseException, default: str) -> str:
+    """The template file and line of the deepest template frame in the traceback."""
+    found: tuple[str, int] | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".j2", ".jinja", ".html", ".txt", ".css")):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return default
+    return f"{_template_file(found[0])}, line {found[1]}"
+
+
+def _check_html(page: str, where: str) -> None:
+    from lxml import etree
+
+    if not page.strip():
+        raise TemplateError(f"{where}: the template produced an empty page", "Check the template.")
+    try:
+        etree.fromstring(page, etree.HTMLParser())
+    except etree.ParserError as exc:
+        raise TemplateError(f"{where}: the page cannot be parsed as HTML: {exc}",
+                            "Check the template's markup.") from None
+
+
+def render_issue(settings: Settings, issue: Issue, timings: Timings | None = None) -> RenderedIssue:
+    """Render ``issue`` once for everyone: per-recipient values become fillable slots."""
+    from cepletter.inliner import inline_css
+
+    timings = timings if timings is not None else Timings()
+    env = environment(settings)
+    registry = SlotRegistry()
+    context = _context(settings, issue)
+    context["recipient"] = TokenRecipient(registry)
+    context["unsubscribe_url"] = (
+        registry.slot(UNSUBSCRIBE_KEY, known_nonempty=True)
+        if personal_unsubscribe(settings) else static_unsubscribe_url(settings)
+    )
+
+    started = time.perf_counter()
+    source = _render_template(env, HTML_TEMPLATE, context)
+    timings.jinja = time.perf_counter() - started
+    _check_html(source, HTML_TEMPLATE)
+
+    started = time.perf_counter()
+    page = inline_css(source)
+    timings.inline = time.perf_counter() - started
+
+    started = time.perf_counter()
+    text = _render_template(env, TEXT_TEMPLATE, context)
+    timings.text = time.perf_counter() - started
+
+    started = time.perf_counter()
+    html_template = split_html(page, registry, HTML_TEMPLATE)
+    text_template = split_text(text, registry)
+    check_no_stray_tokens(html_template, registry, HTML_TEMPLATE)
+    check_no_stray_tokens(text_template, registry, TEXT_TEMPLATE)
+    timings.split = time.perf_counter() - started
+
+    keys = frozenset(registry.keys()) | {UNSUBSCRIBE_KEY, "recipient.name", "recipient.email"}
+    return RenderedIssue(
+        issue_id=issue.id,
+        subject=issue.subject,
+        preheader=issue.preheader,
+        html=html_template,
+        text=text_template,
+        values_for=_values_function(settings, keys),
+        web_values=web_values(settings, keys),
+    )
+
+
+def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> tuple[str, str]:
+    """A complete render with real values (no slots): the slow reference path.
+
+    ``values`` are plain values as `base_values` gives them. Sending never
+    uses this; tests compare `RenderedIssue.fill` against it.
+    """
+    from cepletter.inliner import inline_css
+
+    env = environment(settings)
+    context = _context(settings, issue)
+    context["recipient"] = ValueRecipient(values)
+    context["unsubscribe_url"] = values.get(UNSUBSCRIBE_KEY, "")
+    page = inline_css(_render_template(env, HTML_TEMPLATE, context))
+    text = _render_template(env, TEXT_TEMPLATE, context)
+    return page, text

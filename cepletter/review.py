@@ -1,0 +1,180 @@
+"""Review sign-off: which exact content was tested or approved, by whom and when.
+
+An SMTP send to the list needs a sign-off for the content it sends: the
+subject, HTML and text of the web version (no personal data), as one hash.
+Any edit changes the hash, so it needs a new test send or approval.
+
+The records live in ``issues/<ID>/review.jsonl``: append-only, one JSON object
+per line, readable and git-friendly. A line cut short by a crash is ignored.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cepletter.errors import IssueError, UsageError
+from cepletter.issue import ISSUE_FILE, issue_path
+
+if TYPE_CHECKING:
+    from cepletter.config import Settings
+
+REVIEW_FILE = "review.jsonl"
+KINDS = ("test", "approval")
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """One review record: a test send ("test") or an approval ("approval")."""
+
+    kind: str
+    who: str
+    when: datetime  # aware, UTC
+    recipients: tuple[str, ...]
+    digest: str
+    subject: str = ""
+
+    def describe(self) -> str:
+        """One line for people, e.g. for the send confirmation."""
+        when = self.when.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+        if self.kind == "approval":
+            return f"approved by {self.who} on {when}"
+        sent_to = ", ".join(self.recipients) or "?"
+        return f"test sent to {sent_to} by {self.who} on {when}"
+
+
+def content_hash(subject: str, html: str, text: str) -> str:
+    """SHA-256 (hex) over the subject, HTML and text, each prefixed by its length.
+
+    The length prefixes keep the parts apart: moving text from the end of the
+    HTML to the start of the text gives a different hash.
+    """
+    digest = hashlib.sha256()
+    for part in (subject, html, text):
+        data = part.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def review_path(settings: Settings, issue_id: str) -> Path:
+    return issue_path(settings.issues_dir, issue_id).parent / REVIEW_FILE
+
+
+def record_test_send(
+    settings: Settings, issue_id: str, digest: str, recipients: list[str], *, subject: str = ""
+) -> None:
+    """Record that this content was sent as a test to ``recipients`` (by the local user)."""
+    if not recipients:
+        raise UsageError("a test send needs at least one address")
+    _append(settings, issue_id, _record("test", digest, _local_user(), recipients, subject))
+
+
+def record_approval(settings: Settings, issue_id: str, digest: str, by: str, *, subject: str = "") -> None:
+    """Record that ``by`` approved this content (``subject`` only makes the file easier to read)."""
+    name = " ".join(by.split())
+    if not name:
+        raise UsageError("--by: give the name of the person who approved the issue", 'e.g. --by "Anna Jansen"')
+    _append(settings, issue_id, _record("approval", digest, name, [], subject))
+
+
+def signoffs(settings: Settings, issue_id: str) -> list[SignOff]:
+    """Every readable record of the issue, oldest first."""
+    path = review_path(settings, issue_id)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise IssueError(f"{path}: cannot read: {exc.strerror}") from None
+    out: list[SignOff] = []
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        signoff = _parse(line)
+        if signoff is not None:
+            out.append(signoff)
+    return out
+
+
+def find_signoff(settings: Settings, issue_id: str, digest: str) -> SignOff | None:
+    """The latest test send or approval of exactly this content, if any."""
+    matching = [s for s in signoffs(settings, issue_id) if s.digest == digest]
+    return matching[-1] if matching else None
+
+
+# ---------------------------------------------------------------- records
+
+def _record(kind: str, digest: str, who: str, recipients: list[str], subject: str) -> dict[str, Any]:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a content hash: {digest!r}")
+    return {
+        "kind": kind,
+        "digest": digest,
+        "by": who,
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipients": [" ".join(r.split()) for r in recipients],
+        "subject": subject,
+    }
+
+
+def _parse(line: str) -> SignOff | None:
+    """A record, or None for a blank, cut or foreign line (never an error: the file is a log)."""
+    try:
+        data = json.loads(line)
+        kind, digest, who = data["kind"], data["digest"], data["by"]
+        when = datetime.fromisoformat(data["time"])
+        recipients = data.get("recipients") or []
+        subject = data.get("subject") or ""
+    except (ValueError, KeyError, TypeError):
+        return None
+    if kind not in KINDS or not isinstance(digest, str) or not isinstance(who, str):
+        return None
+    if not isinstance(subject, str) or not isinstance(recipients, list) or not all(
+            isinstance(r, str) for r in recipients):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return SignOff(kind=kind, who=who, when=when, recipients=tuple(recipients), digest=digest, subject=subject)
+
+
+def _append(settings: Settings, issue_id: str, record: dict[str, Any]) -> None:
+    """Append one line with a single write, then fsync: a crash leaves whole lines or a cut last one."""
+    path = review_path(settings, issue_id)
+    if not (path.parent / ISSUE_FILE).is_file():
+        raise IssueError(f"{path.parent / ISSUE_FILE}: not found", "Check the issue ID, or make it with `cepletter draft`.")
+    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise IssueError(f"{path}: cannot write the review record: {exc.strerror}",
+                         "Check that the issue folder is writable.") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and _last_byte(path, size) != b"\n":
+            # The previous writer was cut off mid-line: keep that fragment on its own line.
+            data = b"\n" + data
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as exc:
+        raise IssueError(f"{path}: cannot write the review record: {exc.strerror}",
+                         "Check free disk space and that the issue folder is writable.") from None
+    finally:
+        os.close(fd)
+
+
+def _last_byte(path: Path, size: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1)
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

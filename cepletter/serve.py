@@ -1,0 +1,186 @@
+"""`preview --serve`: the build folder on 127.0.0.1, re-rendered on every save.
+
+Only the built files are served, by name (nothing else in the workspace is
+reachable). A watcher polls the modification times of the issue file, the
+templates and cepletter.toml, and re-renders when one changes. The page
+reloads itself through a small script that is added to the served response
+only: the built file, and anything sent, never contains it.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from cepletter.config import Settings
+from cepletter.errors import CepletterError
+
+RELOAD_PATH = "/__version"
+FILES = {
+    "/newsletter.html": "text/html; charset=utf-8",
+    "/newsletter.txt": "text/plain; charset=utf-8",
+    "/desktop.png": "image/png",
+    "/mobile.png": "image/png",
+}
+
+_RELOAD_SCRIPT = """<script>
+(function () {
+  var seen = %s;
+  setInterval(function () {
+    fetch("%s", {cache: "no-store"}).then(function (r) { return r.text(); })
+      .then(function (v) { if (v !== seen) { location.reload(); } })
+      .catch(function () {});
+  }, 800);
+})();
+</script>"""
+
+
+def with_reload_script(page: str, version: int) -> str:
+    """The page as served: the reload script just before </body>."""
+    script = _RELOAD_SCRIPT % (f'"{version}"', RELOAD_PATH)
+    index = page.rfind("</body>")
+    return page + script if index < 0 else page[:index] + script + page[index:]
+
+
+def watched_files(settings: Settings, issue_file: Path, template_dirs: Iterable[Path]) -> list[Path]:
+    files = [settings.config_path, issue_file]
+    for folder in template_dirs:
+        if folder.is_dir():
+            files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
+    return files
+
+
+def _stamp(files: Iterable[Path]) -> tuple[tuple[str, float, int], ...]:
+    out = []
+    for path in files:
+        try:
+            st = path.stat()
+            out.append((str(path), st.st_mtime, st.st_size))
+        except OSError:
+            out.append((str(path), -1.0, -1))
+    return tuple(out)
+
+
+@dataclass
+class PreviewState:
+    """What the server shows: the last good build, or the error that stopped the latest one."""
+
+    build: Callable[[], Path]  # renders and returns the build folder
+    stamp: Callable[[], tuple[tuple[str, float, int], ...]]
+    folder: Path | None = None
+    error: str | None = None
+    version: int = 0
+    last_stamp: tuple[tuple[str, float, int], ...] = ()
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    on_change: Callable[[PreviewState], None] | None = None
+
+    def refresh(self, force: bool = False) -> bool:
+        """Re-render when a watched file changed; True when something new is on show."""
+        stamp = self.stamp()
+        if not force and stamp == self.last_stamp:
+            return False
+        with self.lock:
+            self.last_stamp = stamp
+            try:
+                self.folder = self.build()
+                self.error = None
+            except CepletterError as exc:
+                self.error = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+            self.version += 1
+        if self.on_change is not None:
+            self.on_change(self)
+        return True
+
+
+def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "cepletter-preview"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # the terminal shows re-renders, not every request
+
+        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == RELOAD_PATH:
+                self._send(HTTPStatus.OK, str(state.version).encode(), "text/plain; charset=utf-8")
+                return
+            if path == "/":
+                path = "/newsletter.html"
+            if state.error is not None and path == "/newsletter.html":
+                page = _error_page(state.error)
+                body = with_reload_script(page, state.version).encode("utf-8")
+                self._send(HTTPStatus.OK, body, FILES[path])
+                return
+            content_type = FILES.get(path)
+            target = state.folder / path.lstrip("/") if state.folder is not None else None
+            if content_type is None or target is None or not target.is_file():
+                self._send(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain; charset=utf-8")
+                return
+            data = target.read_bytes()
+            if path == "/newsletter.html":
+                data = with_reload_script(data.decode("utf-8"), state.version).encode("utf-8")
+            self._send(HTTPStatus.OK, data, content_type)
+
+    return Handler
+
+
+def _error_page(message: str) -> str:
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview error</title></head>"
+        "<body style=\"font-family:sans-serif;margin:40px;color:#1f2933\"><h1>The preview could not be built</h1>"
+        f"<pre style=\"white-space:pre-wrap;background:#fdecea;padding:16px\">{html.escape(message)}</pre>"
+        "<p>Fix it and save: this page reloads by itself.</p></body></html>"
+    )
+
+
+class PreviewServer:
+    """The HTTP server and the watcher thread; ``close()`` stops both."""
+
+    def __init__(self, state: PreviewState, port: int = 0, interval: float = 0.5) -> None:
+        self.state = state
+        self.interval = interval
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
+        self.httpd.daemon_threads = True
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True),
+            threading.Thread(target=self._watch, daemon=True),
+        ]
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> PreviewServer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.state.refresh()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
