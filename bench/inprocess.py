@@ -3,6 +3,8 @@
     python bench/inprocess.py render WORKSPACE ISSUE_ID --runs 5
     python bench/inprocess.py personalise WORKSPACE ISSUE_ID --count 20000 --runs 3
     python bench/inprocess.py message WORKSPACE ISSUE_ID OUT.eml
+    python bench/inprocess.py web WORKSPACE ISSUE_ID OUT_DIR
+    python bench/inprocess.py feed WORKSPACE FEED_PATH_OR_URL
 
 Each prints one JSON object on stdout. Imports happen before any clock
 starts: import time is start-up, measured on its own.
@@ -136,6 +138,24 @@ def cmd_message(workspace: Path, issue_id: str, out: Path) -> dict[str, Any]:
     return {"message_bytes": len(data), "html_bytes": len(html.encode("utf-8")), "subject": rendered.subject}
 
 
+def cmd_feed(workspace: Path, feed: str) -> dict[str, Any]:
+    """Reading one feed into items in process: with an empty cache, then unchanged and cached."""
+    import shutil
+
+    from cepletter.sources import adhoc_source, read_items
+
+    settings = load_settings(workspace)
+    source = adhoc_source(feed)
+    shutil.rmtree(settings.cache_dir, ignore_errors=True)
+    start = time.perf_counter()
+    first = read_items([source], settings)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    again = read_items([source], settings)
+    warm = time.perf_counter() - start
+    return {"cold": cold, "warm": warm, "items": len(first), "items_again": len(again)}
+
+
 def cmd_web(workspace: Path, issue_id: str, out: Path) -> dict[str, Any]:
     """The rendered issue without personal data: newsletter.html and .txt in ``out``."""
     settings, issue = load(workspace, issue_id)
@@ -149,6 +169,9 @@ def cmd_web(workspace: Path, issue_id: str, out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("feed")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("feed")
     for name in ("render", "personalise", "message", "web"):
         p = sub.add_parser(name)
         p.add_argument("workspace", type=Path)
@@ -160,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "personalise":
             p.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args(argv)
-    if args.command == "render":
+    if args.command == "feed":
+        result = cmd_feed(args.workspace, args.feed)
+    elif args.command == "render":
         result = cmd_render(args.workspace, args.issue_id, args.runs)
     elif args.command == "personalise":
         result = cmd_personalise(args.workspace, args.issue_id, args.count, args.runs)

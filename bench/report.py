@@ -59,6 +59,14 @@ def _target_goal(t: Target) -> str:
     return f"{'≥' if t.op == '>=' else '≤'} {_num(t.threshold)}{unit}"
 
 
+def _verdict(t: Target, bold: bool = True) -> str:
+    if t.informational:
+        return f"({'meets' if t.passed else 'below'} goal; {t.note})"
+    if t.passed:
+        return "PASS"
+    return "**FAIL**" if bold else "FAIL"
+
+
 def machine(peers: Peers) -> list[str]:
     import cepletter
 
@@ -82,8 +90,7 @@ def target_rows(sections: list[Section]) -> list[str]:
             if not t.samples:
                 rows.append(f"| {t.name} | no samples | {_target_goal(t)} | **ERROR** |")
                 continue
-            result = "PASS" if t.passed else "**FAIL**"
-            rows.append(f"| {t.name} | {_target_value(t)} | {_target_goal(t)} | {result} |")
+            rows.append(f"| {t.name} | {_target_value(t)} | {_target_goal(t)} | {_verdict(t)} |")
     return rows
 
 
@@ -123,7 +130,7 @@ def render(sections: list[Section], peers: Peers, scale: str, rounds: int, secon
         for t in section.targets:
             if t.samples:
                 lines.append(f"| **{t.name}** | {_target_value(t)} (goal {_target_goal(t)}) | "
-                             f"{'PASS' if t.passed else 'FAIL'} |")
+                             f"{_verdict(t, bold=False)} |")
         lines.append("")
         for note in section.notes:
             lines += [f"- {note}"]

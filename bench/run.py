@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import traceback
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import peers as peer_env
 from bench import report
 from bench.benchmarks import BENCHMARKS, SCALES, Context
-from bench.measure import BENCH, BenchError, Section
+from bench.measure import BENCH, REPO, BenchError, Section, python_env
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     log("peers: " + ("this interpreter" if args.current_peers else "bench/.venv (made on first use)"))
     peers = peer_env.ensure(use_current=args.current_peers)
+    # As `pip install` would: compile cepletter's bytecode once, so that no run pays for it.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "cepletter")],
+                   env=python_env(), check=False, stdout=subprocess.DEVNULL)
     log(f"peers in {peers.where}: " + ", ".join(f"{k} {v}" for k, v in peers.versions.items()))
     ctx = Context(scale=scale, work=args.work.resolve(), peers=peers, log=log)
     sections: list[Section] = []
@@ -91,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  not measured: {section.error}")
             for target in section.targets:
                 if target.samples:
-                    log(f"  {'PASS' if target.passed else 'FAIL'} {target.name}: "
+                    verdict = "info" if target.informational else "PASS" if target.passed else "FAIL"
+                    log(f"  {verdict} {target.name}: "
                         f"{report.spread(target.summary())} (goal {target.op} {target.threshold})")
             sections.append(section)
     finally:
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log(f"wrote {args.out} ({seconds / 60:.1f} min)")
     errors = [s for s in sections if s.error]
-    missed = [t for s in sections for t in s.targets if t.samples and not t.passed]
+    missed = [t for s in sections for t in s.targets if t.samples and not t.passed and not t.informational]
     if errors:
         return 1
     return 1 if args.strict and missed else 0

@@ -19,6 +19,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -37,6 +38,7 @@ class CountingHandler:
             self.recipients = 0
             self.bytes = 0
             self.distinct: set[str] = set()
+            self.cpu_start = time.process_time()
 
     def stats(self) -> dict[str, int]:
         with self.lock:
@@ -45,6 +47,8 @@ class CountingHandler:
                 "recipients": self.recipients,
                 "distinct": len(self.distinct),
                 "bytes": self.bytes,
+                # The sink's own CPU time since the last reset, in microseconds: is it the bottleneck?
+                "cpu_us": int((time.process_time() - self.cpu_start) * 1e6),
             }
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:

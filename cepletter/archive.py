@@ -45,6 +45,7 @@ class ArchivedIssue:
     preheader: str
     date: date
     item_titles: tuple[str, ...]
+    item_links: tuple[str, ...]
     page: str  # relative to the archive folder, e.g. "2025-12/index.html"
 
 
@@ -108,6 +109,7 @@ def _entry(issue: Issue) -> ArchivedIssue:
         preheader=issue.preheader,
         date=issue.date,
         item_titles=tuple(item.title for item in issue.items),
+        item_links=tuple(item.link for item in issue.items),
         page=f"{issue.id}/index.html",
     )
 
@@ -167,7 +169,8 @@ def atom_feed(settings: Settings, issues: list[ArchivedIssue]) -> bytes:
         sub(item, "updated", _stamp(entry.date, zone))
         if entry.preheader:
             sub(item, "summary", entry.preheader)
-        listing = "".join(f"<li>{html.escape(t)}</li>" for t in entry.item_titles)
+        listing = "".join(f'<li><a href="{html.escape(link)}">{html.escape(title)}</a></li>'
+                          for title, link in zip(entry.item_titles, entry.item_links, strict=True))
         content = f"<p>{html.escape(entry.subject)}</p>" + (f"<ul>{listing}</ul>" if listing else "")
         sub(item, "content", content, type="html")
     tree = ET.ElementTree(feed)
@@ -188,6 +191,7 @@ def _urn(name: str, part: str) -> str:
 
 
 def _stamp(day: date, zone: ZoneInfo) -> str:
+    # An issue has a date, not a time: a fixed morning hour keeps the stamp stable.
     return datetime.combine(day, time(8, 0), zone).isoformat()
 
 

@@ -9,6 +9,7 @@ items.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import zlib
@@ -22,7 +23,7 @@ from cepletter.fsutil import atomic_write_text
 from cepletter.items import Item
 
 # Bumped whenever parsing or sanitising changes what an Item holds.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -99,8 +100,6 @@ def save(cache_dir: Path, entry: CacheEntry) -> None:
         "sha256": entry.sha256,
         "items": [_item_dict(i) for i in entry.items],
     }
-    try:
+    with contextlib.suppress(OSError):
         atomic_write_text(cache_file(cache_dir, entry.location),
                           json.dumps(data, ensure_ascii=False, separators=(",", ":")), fsync=False)
-    except OSError:
-        pass

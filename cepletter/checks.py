@@ -22,7 +22,11 @@ SUBJECT_MAX = 70
 ERROR = "error"
 WARNING = "warning"
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}|cepslot[0-9a-f]+n\d+x|\{(?:email|token)\}", re.I)
+_PLACEHOLDER = re.compile(
+    r"\{\{[^{}<>]{0,80}?\}\}|\{%[^<>]{0,80}?%\}|\{#[^<>]{0,80}?#\}|\{\{|\{%|\{#"
+    r"|cepslot[0-9a-f]+n\d+x|\{(?:email|token)\}",
+    re.I,
+)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ def init(env: Env, directory: Path | None) -> None:
         console.info(f"Nothing to do: {target} already has every workspace file.")
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _shown(path: Path, root: Path) -> str:
     name = path.relative_to(root).as_posix()
     return f"{name}/" if path.is_dir() else name
@@ -156,9 +160,8 @@ def items(env: Env, since: str | None, days: int | None, source_names: tuple[str
     found, win = _gather(env, settings, default_issue_id(today(settings)), since, days,
                          source_names, feeds, all_items)
     _print_items(found, settings)
-    noun = "item" if len(found) == 1 else "items"
     left_out = "; items of earlier issues left out" if win.used else ""
-    click.echo(f"{len(found)} {noun} ({win.reason}{left_out}).", err=True)
+    click.echo(f"{_count(len(found), 'item')} ({win.reason}{left_out}).", err=True)
 
 
 @cli.command()
@@ -217,6 +220,6 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
     compose.add_events(settings, issue)
     written = compose.save_draft(settings, issue, force=force)
     shown = written.relative_to(settings.root).as_posix()
-    events = f", {len(issue.events)} events" if issue.events else ""
-    console.info(f"Wrote {shown}: {len(chosen)} items in {len(issue.sections)} sections{events}.")
+    events = f", {_count(len(issue.events), 'event')}" if issue.events else ""
+    console.info(f"Wrote {shown}: {_count(len(chosen), 'item')} in {_count(len(issue.sections), 'section')}{events}.")
     console.info("Next: write the intro in that file, then `cepletter preview`.")

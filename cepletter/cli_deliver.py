@@ -180,6 +180,7 @@ def _run_with_progress(job: Job) -> Summary:
 
 
 def _print_table(job: Job, summary: Summary | None) -> None:
+    from rich.box import HEAVY_HEAD
     from rich.table import Table
 
     from cepletter import console
@@ -202,7 +203,8 @@ def _print_table(job: Job, summary: Summary | None) -> None:
     out = console.out()
     out.print(table)
     if summary is not None and summary.failures:
-        failures = Table(title="Not delivered", title_justify="left")
+        # Piped output stays plain: one line per address, easy to grep.
+        failures = Table(title="Not delivered", title_justify="left", box=None if not out.is_terminal else HEAVY_HEAD)
         failures.add_column("address")
         failures.add_column("status")
         failures.add_column("server reply")

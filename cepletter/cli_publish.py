@@ -84,7 +84,7 @@ def approve(env: Env, issue_id: str | None, by: str) -> None:
     name = " ".join(by.split())
     info(f"Approved issue {issue.id} by {name}: {rendered.subject!r} (content {digest[:12]}).")
     info(f"  Recorded in {_shown(review_path(settings, issue.id), settings.root)}. "
-         "The list can now be sent this content; any edit needs a new approval.")
+         "Sending this content to the list is now allowed; any edit needs a new approval.")
 
 
 def _shown(path: Path, base: Path) -> str:

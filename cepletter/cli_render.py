@@ -39,7 +39,8 @@ def _print_summary(preview: Preview) -> None:
         f"  Shown as   {shown}, the {preview.recipient_source}",
         f"  HTML       {_kb(preview.html_bytes):>9}  {preview.html_path or ''}",
         f"  Text       {_kb(preview.text_bytes):>9}  {preview.text_path or ''}",
-        f"  Rendered   in {_ms(t.total)} (Jinja {_ms(t.jinja)}, inlining {_ms(t.inline)}, text {_ms(t.text)})",
+        f"  Rendered   in {_ms(t.total)} (Jinja {_ms(t.jinja)}, inlining {_ms(t.inline)}, text {_ms(t.text)}, "
+        f"loading the inliner {_ms(t.setup)})",
     ]
     for line in lines:
         console.info(line)
@@ -121,31 +122,10 @@ def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, por
 
 def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
     import time
-    from pathlib import Path
 
     from cepletter import console
-    from cepletter.config import load_settings
     from cepletter.errors import CepletterError
-    from cepletter.issue import issue_path
-    from cepletter.preview import build_preview
-    from cepletter.render import template_dirs
-    from cepletter.serve import PreviewServer, PreviewState, _stamp, watched_files
-
-    root = env.settings.root
-    issue_file = issue_path(env.settings.issues_dir, issue_id)
-
-    def build() -> Path:
-        settings = load_settings(root)
-        result = build_preview(settings, issue_id)
-        assert result.html_path is not None
-        return result.html_path.parent
-
-    def stamp() -> tuple[tuple[str, float, int], ...]:
-        try:
-            dirs = template_dirs(load_settings(root))
-        except CepletterError:
-            dirs = template_dirs(env.settings)
-        return _stamp(watched_files(env.settings, issue_file, dirs))
+    from cepletter.serve import PreviewServer, PreviewState, preview_state
 
     def changed(state: PreviewState) -> None:
         if state.error:
@@ -153,7 +133,7 @@ def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
         else:
             console.info(f"{time.strftime('%H:%M:%S')} re-rendered {issue_id}")
 
-    state = PreviewState(build=build, stamp=stamp)
+    state = preview_state(env.settings.root, issue_id)
     state.refresh(force=True)
     state.on_change = changed
     try:

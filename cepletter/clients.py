@@ -166,8 +166,8 @@ def client_report(html: str) -> tuple[str, bool]:
         lines.append(_wrap("Not in caniemail's data: " + ", ".join(sorted(used.unknown_css))))
     lines.append("")
     if clean:
-        lines.append("Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web; "
-                     "Outlook for Windows lacks only what degrades gracefully.")
+        lines.append("Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;")
+        lines.append("  Outlook for Windows lacks only what degrades gracefully.")
     else:
         lines.append("Not clean:")
         for finding, clients in problems:

@@ -139,11 +139,16 @@ def window(settings: Settings | None, issue_id: str, *, since: datetime | None =
 
 def candidates(items: Sequence[Item], win: Window) -> list[Item]:
     """The items to offer, numbered by their position: newest first, undated last."""
+    # A link shared by several items (a feed's home page given for each) says
+    # nothing about which of them was used; only a link of one item does.
+    links: dict[str, int] = {}
+    for item in items:
+        links[item.link] = links.get(item.link, 0) + 1
     chosen = []
     for item in items:
         if win.since is not None and item.date is not None and item.date < win.since:
             continue
-        if item.id in win.used or (item.link and item.link in win.used):
+        if item.id in win.used or (item.link in win.used and links[item.link] == 1):
             continue
         chosen.append(item)
     dated = sorted((i for i in chosen if i.date is not None), key=lambda i: i.date, reverse=True)  # type: ignore[arg-type, return-value]
@@ -210,6 +215,10 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
 
     if not picked:
         raise UsageError("no items picked", "Pick at least one item.")
+    for item in picked:
+        if not item.link.lower().startswith(("http://", "https://")):
+            raise IssueError(f"item {item.title!r} from {item.source} has no web address",
+                             "Its \"Read more\" needs one: leave the item out, or add a link to the source.")
     month = month_name(issue_id, issue_date)
     name = settings.newsletter.name if settings is not None else "Newsletter"
     tz = zone(settings)

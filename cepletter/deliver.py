@@ -29,18 +29,14 @@ from cepletter.transports import MaildirTransport, SmtpTransport, make_transport
 
 @dataclass
 class SignOffInfo:
-    """The review that allows a send to the list, as shown in the confirmation."""
+    """The review that allows a send to the list, as shown in the confirmation and journal."""
 
-    kind: str
+    kind: str  # "test" or "approval"
     who: str
-    when: str
-    recipients: tuple[str, ...] = ()
+    description: str
 
     def describe(self) -> str:
-        if self.kind == "approval":
-            return f"approved by {self.who} on {self.when}"
-        sent_to = ", ".join(self.recipients)
-        return f"test sent to {sent_to} on {self.when}" if sent_to else f"test sent on {self.when}"
+        return self.description
 
 
 @dataclass
@@ -101,17 +97,12 @@ def needs_review(transport: MaildirTransport | SmtpTransport) -> bool:
 
 
 def find_review(settings: Settings, rendered: RenderedIssue) -> SignOffInfo | None:
-    try:
-        from cepletter.review import find_signoff
-    except ModuleNotFoundError as exc:
-        if exc.name != "cepletter.review":
-            raise
-        return None  # no review records can exist: treated as not reviewed
+    from cepletter.review import find_signoff
 
     found: Any = find_signoff(settings, rendered.issue_id, content_digest(rendered))
     if found is None:
         return None
-    return SignOffInfo(str(found.kind), str(found.who), str(found.when), tuple(getattr(found, "recipients", ()) or ()))
+    return SignOffInfo(str(found.kind), str(found.who), str(found.describe()))
 
 
 def prepare(
@@ -222,11 +213,6 @@ def _failed(summary: Summary) -> set[str]:
 
 
 def _record_test(settings: Settings, rendered: RenderedIssue, sent_to: list[str]) -> None:
-    try:
-        from cepletter.review import record_test_send
-    except ModuleNotFoundError as exc:
-        if exc.name != "cepletter.review":
-            raise
-        return
+    from cepletter.review import record_test_send
 
-    record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to)
+    record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to, subject=rendered.subject)

@@ -12,7 +12,9 @@ import calendar
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -41,30 +43,42 @@ def add_months(start: date, months: int) -> date:
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
-def upcoming_events(settings: Settings, start: date, *, months: int = 2) -> list[Event]:
+def upcoming_events(
+    settings: Settings, start: date, *, months: int = 2, warn: Callable[[str], None] | None = None
+) -> list[Event]:
     """Events of every ics source from ``start`` (inclusive) to ``start`` + ``months`` (exclusive).
 
     An event is included when any part of it falls in that window, so a
     conference that began the day before is still listed. Sorted by start.
+    ``warn`` hears about a remote calendar that could not be fetched and whose
+    last copy was used instead.
     """
     zone = ZoneInfo(settings.newsletter.timezone)
     end = add_months(start, months)
     events: list[Event] = []
     for source in settings.sources:
         if is_ics_source(source):
-            data = read_calendar_bytes(settings, source)
+            data = read_calendar_bytes(settings, source, warn=warn)
             events.extend(events_between(data, start, end, zone, source.name))
     events.sort(key=lambda e: (_sort_key(e.start, zone), e.title))
     return events
 
 
-def read_calendar_bytes(settings: Settings, source: SourceSettings) -> bytes:
+def read_calendar_bytes(
+    settings: Settings, source: SourceSettings, *, warn: Callable[[str], None] | None = None
+) -> bytes:
     """The raw bytes of a calendar source: a local file, or an http(s) URL via the fetcher."""
     if source.url is not None:
         try:
             return _fetch_calendar(settings, source.url)
         except SourceError as exc:
-            raise SourceError(f"source {source.name!r}: {exc.message}", exc.hint) from None
+            stale = _cached_copy(settings, source.url)
+            if stale is None:
+                raise SourceError(f"source {source.name!r}: {exc.message}", exc.hint) from None
+            # Like a feed that is down: the last copy is better than no events at all.
+            if warn is not None:
+                warn(f"source {source.name!r}: {exc.message}; using the copy fetched before")
+            return stale
     path = settings.path(source.path or "")
     try:
         return path.read_bytes()
@@ -82,12 +96,23 @@ def read_calendar_bytes(settings: Settings, source: SourceSettings) -> bytes:
         raise SourceError(f"source {source.name!r}: cannot read {path}: {exc.strerror}") from None
 
 
+def _cache_path(settings: Settings, url: str) -> Path:
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
+    return settings.cache_dir / "calendars" / f"{key}.ics"
+
+
+def _cached_copy(settings: Settings, url: str) -> bytes | None:
+    try:
+        return _cache_path(settings, url).read_bytes()
+    except OSError:
+        return None
+
+
 def _fetch_calendar(settings: Settings, url: str) -> bytes:
     """GET a remote calendar with the feed fetcher; keep a copy for conditional GETs (ETag, 304)."""
     from cepletter.fetch import fetch
 
-    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
-    body_path = settings.cache_dir / "calendars" / f"{key}.ics"
+    body_path = _cache_path(settings, url)
     meta_path = body_path.with_suffix(".json")
     meta: dict[str, str | None] = {}
     if body_path.is_file() and meta_path.is_file():
@@ -110,7 +135,7 @@ def _fetch_calendar(settings: Settings, url: str) -> bytes:
             # The copy vanished between the check and now: ask again without conditions.
             response = fetch(url, timeout=settings.fetch.timeout, max_bytes=settings.fetch.max_bytes,
                              max_redirects=settings.fetch.max_redirects)
-    if response.etag or response.last_modified:
+    if _looks_like_calendar(response.body):
         try:
             atomic_write_bytes(body_path, response.body, fsync=False)
             atomic_write_text(meta_path, json.dumps(
@@ -127,7 +152,7 @@ def events_between(data: bytes, start: date, end: date, zone: ZoneInfo, source_n
 
     if not data.strip():
         raise SourceError(f"source {source_name!r}: the calendar is empty", "Export the calendar again as .ics.")
-    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(b"BEGIN:VCALENDAR"):
+    if not _looks_like_calendar(data):
         raise SourceError(
             f"source {source_name!r}: not an iCalendar file (it does not start with BEGIN:VCALENDAR)",
             "Use the .ics export or subscription address of the calendar.",
@@ -183,6 +208,9 @@ def _event_from(component: Any, zone: ZoneInfo) -> Event | None:
     if link is not None and not _HTTP.match(link):
         link = None
     uid = _clean(component.get("UID"))
+    # A moved instance keeps the identity of the slot it replaces (its RECURRENCE-ID).
+    recurrence = component.get("RECURRENCE-ID")
+    slot = _in_zone(recurrence.dt, zone) if recurrence is not None else begin
     return Event(
         title=title,
         start=begin,
@@ -190,7 +218,7 @@ def _event_from(component: Any, zone: ZoneInfo) -> Event | None:
         all_day=all_day,
         location=location,
         link=link,
-        id=f"{uid}/{_stamp(begin)}" if uid else None,
+        id=f"{uid}/{_stamp(slot)}" if uid else None,
     )
 
 
@@ -202,6 +230,10 @@ def _end_of(component: Any, begin: date | datetime, zone: ZoneInfo) -> date | da
     if duration is not None and isinstance(duration.dt, timedelta):
         return begin + duration.dt
     return None
+
+
+def _looks_like_calendar(data: bytes) -> bool:
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(b"BEGIN:VCALENDAR")
 
 
 def _in_zone(value: date | datetime, zone: ZoneInfo) -> date | datetime:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cepletter.errors import SourceError
@@ -59,10 +59,10 @@ def parse_xml_feed(data: bytes, *, where: str, base: str | None, source: str,
     simple = fastfeed.parse(data)
     if simple is not None:
         home = absolute_url(simple.link, base) or (base if _is_http(base) else None)
-        return [
+        return unique_ids([
             _from_entry(fastfeed.as_feedparser_fields(raw), raw.date, home, source)
             for raw in simple.entries[:max_items]
-        ]
+        ])
     return _parse_with_feedparser(data, where=where, base=base, source=source, max_items=max_items, warn=warn)
 
 
@@ -83,11 +83,35 @@ def _parse_with_feedparser(data: bytes, *, where: str, base: str | None, source:
         warn(f"{where}: the feed has XML errors ({_bozo_reason(parsed)}); read {len(entries)} items anyway")
     feed = parsed.feed
     home = absolute_url(feed.get("link") or "", base) or (base if _is_http(base) else None)
-    return [
+    return unique_ids([
         _from_entry(entry, _when(entry.get("published_parsed") or entry.get("updated_parsed")
                                  or entry.get("created_parsed")), home, source)
         for entry in entries[:max_items]
-    ]
+    ])
+
+
+def unique_ids(items: list[Item]) -> list[Item]:
+    """Each item with its own id: real feeds reuse a guid for different posts.
+
+    The same entry twice is kept once; a different entry under a used id gets
+    the id plus a hash of its content, which is stable from one read to the next.
+    """
+    seen: dict[str, Item] = {}
+    out: list[Item] = []
+    for item in items:
+        previous = seen.get(item.id)
+        if previous is not None:
+            if (previous.title, previous.link, previous.summary, previous.date) == (
+                    item.title, item.link, item.summary, item.date):
+                continue
+            stamp = item.date.isoformat() if item.date else ""
+            digest = hashlib.sha256(f"{item.title}\n{stamp}\n{item.summary}".encode()).hexdigest()[:12]
+            item.id = f"{item.id}#{digest}"
+            if item.id in seen:
+                continue
+        seen[item.id] = item
+        out.append(item)
+    return out
 
 
 def _is_http(url: str | None) -> bool:
@@ -113,7 +137,7 @@ def _when(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (OverflowError, ValueError, TypeError):
         return None
 
@@ -249,7 +273,7 @@ def _json_date(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _json_author(item: dict[str, Any]) -> str | None:
@@ -304,7 +328,8 @@ def parse_json_feed(data: bytes, *, where: str, base: str | None, source: str,
                     image = absolute_url(str(att.get("url") or ""), item_base, https)
                     if image:
                         break
-        tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+        raw_tags = raw.get("tags")
+        tags: list[Any] = raw_tags if isinstance(raw_tags, list) else []
         raw_id = raw.get("id")
         items.append(build_item(
             raw_id=str(raw_id).strip() if isinstance(raw_id, (str, int, float)) else "",
@@ -320,4 +345,4 @@ def parse_json_feed(data: bytes, *, where: str, base: str | None, source: str,
             author=_json_author(raw),
             source=source,
         ))
-    return items
+    return unique_ids(items)

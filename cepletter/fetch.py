@@ -86,7 +86,7 @@ def fetch(
                 raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}", _http_hint(exc.code)) from None
         except urllib.error.URLError as exc:
             raise SourceError(f"{url}: {_reason(exc.reason, timeout)}", _NET_HINT) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise SourceError(f"{url}: no answer within {timeout:g} seconds", _NET_HINT) from None
         except (ConnectionError, OSError) as exc:
             raise SourceError(f"{url}: {_reason(exc, timeout)}", _NET_HINT) from None
@@ -135,7 +135,7 @@ def _read(resp: object, url: str, max_bytes: int) -> bytes:
     while True:
         try:
             chunk = resp.read(_CHUNK)  # type: ignore[attr-defined]
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise SourceError(f"{url}: the server stopped sending", _NET_HINT) from None
         if not chunk:
             break

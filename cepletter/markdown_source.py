@@ -33,7 +33,8 @@ _HTTP = frozenset({"http", "https"})
 def _markdown(text: str) -> str:
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": True}).render(text)
+    html: str = MarkdownIt("commonmark", {"html": True}).render(text)
+    return html
 
 
 def read_markdown(path: Path, *, name: str, where: str, timezone: str = "UTC") -> list[Item]:

@@ -28,8 +28,8 @@ def markdown_html(text: str) -> str:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.validateLink = _safe_link
-    return md.render(text)
+    md.validateLink = _safe_link  # type: ignore[method-assign]
+    return str(md.render(text))
 
 
 def _safe_link(url: str) -> bool:

@@ -81,8 +81,16 @@ def _address_list(value: str) -> str:
     return ", ".join(format_address(n, a) for n, a in getaddresses([one_line(value)]) if a)
 
 
+_FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
+
+
+def _from_safe(encoded: bytes) -> bytes:
+    """Encode the F of a line starting "From " (=46), so mbox files need no ">From" quoting."""
+    return _FROM_LINE.sub(b"=46rom ", encoded) if b"From " in encoded else encoded
+
+
 def _qp(text: str) -> bytes:
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    return _from_safe(binascii.b2a_qp(text.encode("utf-8"), istext=True))
 
 
 def _lf(text: str) -> str:
@@ -105,7 +113,7 @@ class _QpBody:
             if b"\r" in value:
                 # b2a_qp writes its soft breaks as "=\r\n" when the value holds a CRLF.
                 value = value.replace(b"=\r\n", b"=\n")
-            pieces.append(value)
+            pieces.append(_from_safe(value))
             pieces.append(part)
         # The soft line break "=\n" joins pieces without adding anything.
         return b"=\n".join(p for p in pieces if p)

@@ -158,13 +158,14 @@ def _serialise(fragment: str) -> str:
     body = root.find("body")
     if body is None:  # pragma: no cover - lxml always makes a body here
         return ""
-    out = etree.tostring(body, method="html", encoding="utf-8").decode("utf-8")
+    out = str(etree.tostring(body, method="html", encoding="utf-8").decode("utf-8"))
     return out[len("<body>"): -len("</body>")]
 
 
-# Values made only of these come out of a parse and serialise unchanged in text
-# and in any attribute, URL attributes included.
-_PLAIN = re.compile(r"[A-Za-z0-9@._+\-]*\Z")
+# Values made only of these come out of a parse and serialise unchanged (but
+# for & as &amp;) in any attribute, URL attributes included: they are neither
+# percent-escaped by libxml2 nor quotes.
+_PLAIN = re.compile(r"[A-Za-z0-9\-_.!~*()@/:=?;#%&,+]*\Z")
 # In text, besides &, < and >, only control characters (and CR, which the
 # parser folds) are treated specially.
 _TEXT_FAST = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]*\Z")
@@ -201,7 +202,7 @@ class AttributeEscaper:
 
     def __call__(self, value: str) -> str:
         if _PLAIN.match(value):
-            return f"{self.fast_prefix}{value}{self.fast_suffix}"
+            return f"{self.fast_prefix}{value.replace('&', '&amp;')}{self.fast_suffix}"
         full = html_lib.escape(self.prefix + value + self.suffix, quote=True)
         out = _serialise(f'<{self.tag} {self.name}="{full}"></{self.tag}>')
         match = re.match(rf"<{re.escape(self.tag)} {re.escape(self.name)}=", out)
@@ -229,10 +230,7 @@ def _spans(page: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, kind) of every comment, raw-text element and tag."""
     for match in _MARKUP.finditer(page):
         text = match.group(0)
-        if text.startswith("<!--") or match.group(1):
-            kind = "raw"
-        else:
-            kind = "tag"
+        kind = "raw" if text.startswith("<!--") or match.group(1) else "tag"
         yield match.start(), match.end(), kind
 
 

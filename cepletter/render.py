@@ -11,9 +11,12 @@ Rendering never touches the network.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -70,9 +73,10 @@ def template_dirs(settings: Settings) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=8)
-def _environment(dirs: tuple[str, ...]) -> Environment:
+def _environment(dirs: tuple[str, ...], listing: tuple[str, ...]) -> Environment:
     # Cached so that `preview --serve` keeps compiled templates; auto_reload
-    # still picks up every saved change.
+    # picks up every saved change, and ``listing`` (the files present) makes a
+    # new environment when a file that overrides the theme appears or goes.
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(
@@ -90,7 +94,9 @@ def _environment(dirs: tuple[str, ...]) -> Environment:
 
 
 def environment(settings: Settings) -> Environment:
-    return _environment(tuple(str(d) for d in template_dirs(settings)))
+    dirs = template_dirs(settings)
+    listing = tuple(sorted(str(p) for d in dirs if d.is_dir() for p in d.rglob("*")))
+    return _environment(tuple(str(d) for d in dirs), listing)
 
 
 # ---------------------------------------------------------------- unsubscribe values
@@ -214,7 +220,8 @@ def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
             ))
         sections.append(SimpleNamespace(heading=section.heading, items=items))
     events = []
-    for event in issue.events:
+    # A calendar reads in date order, whatever order the issue file lists them in.
+    for event in sorted(issue.events, key=lambda e: _sort_key(e.start)):
         day, month = markup.event_day(event, tz)
         events.append(SimpleNamespace(
             title=event.title,
@@ -227,7 +234,8 @@ def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
         ))
     web_url = nl.web_url or ""
     view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url else ""
-    address = [line.strip() for line in nl.postal_address.replace(",", "\n").splitlines() if line.strip()]
+    # The address as configured: one line, or the lines written with \n in cepletter.toml.
+    address = [line.strip() for line in nl.postal_address.splitlines() if line.strip()]
     return {
         "newsletter": SimpleNamespace(
             name=nl.name,
@@ -247,6 +255,7 @@ def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
             date_text=markup.long_date(issue.date, tz),
             date_iso=issue.date.isoformat(),
             year=issue.date.year,
+            intro_greets=bool(_GREETING.match(issue.intro)),
             intro_html=Markup(markup.markdown_html(issue.intro)) if issue.intro.strip() else "",
             intro_text=markup.markdown_text(issue.intro, TEXT_WIDTH) if issue.intro.strip() else "",
             sections=sections,
@@ -258,6 +267,16 @@ def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
         "wrap": lambda text, width=TEXT_WIDTH: markup.wrap(str(text), width),
         "has_unsubscribe": bool(static_unsubscribe_url(settings)),
     }
+
+
+# An intro that opens with its own greeting ("Dear colleagues,") is not greeted twice.
+_GREETING = re.compile(r"\s*(dear|hello|hi|greetings|good (morning|afternoon|evening))\b", re.I)
+
+
+def _sort_key(when: date | datetime) -> tuple[date, dt_time]:
+    if isinstance(when, datetime):
+        return (when.date(), when.timetz().replace(tzinfo=None))
+    return (when, dt_time.min)
 
 
 def _summary_html(summary: str) -> str:
@@ -289,6 +308,7 @@ def _summary_html(summary: str) -> str:
 class Timings:
     """Seconds spent in each stage of the last render (for preview and benchmarks)."""
 
+    setup: float = 0.0  # importing the inliner, once per process
     jinja: float = 0.0
     inline: float = 0.0
     text: float = 0.0
@@ -296,7 +316,7 @@ class Timings:
 
     @property
     def total(self) -> float:
-        return self.jinja + self.inline + self.text + self.split
+        return self.setup + self.jinja + self.inline + self.text + self.split
 
 
 def _render_template(env: Environment, name: str, context: Mapping[str, Any]) -> str:
@@ -363,9 +383,12 @@ def _check_html(page: str, where: str) -> None:
 
 def render_issue(settings: Settings, issue: Issue, timings: Timings | None = None) -> RenderedIssue:
     """Render ``issue`` once for everyone: per-recipient values become fillable slots."""
-    from cepletter.inliner import inline_css
+    from cepletter import inliner
 
     timings = timings if timings is not None else Timings()
+    started = time.perf_counter()
+    inliner.load()
+    timings.setup = time.perf_counter() - started
     env = environment(settings)
     registry = SlotRegistry()
     context = _context(settings, issue)
@@ -381,7 +404,7 @@ def render_issue(settings: Settings, issue: Issue, timings: Timings | None = Non
     _check_html(source, HTML_TEMPLATE)
 
     started = time.perf_counter()
-    page = inline_css(source)
+    page = inliner.inline_css(source)
     timings.inline = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -119,15 +119,14 @@ def absolute_url(url: str, base: str | None, schemes: frozenset[str] = LINK_SCHE
 
 
 def _absolutize(cleaned: str, base: str | None) -> str:
-    if "href=" not in cleaned and "src=" not in cleaned:
-        return cleaned
-
     def fix_attr(match: re.Match[str]) -> str:
         name, value = match.group(1), htmllib.unescape(match.group(2))
         fixed = absolute_url(value, base, IMAGE_SCHEMES if name == "src" else LINK_SCHEMES)
         return "" if fixed is None else f' {name}="{htmllib.escape(fixed, quote=True)}"'
 
-    out = _URL_ATTR.sub(fix_attr, cleaned)
+    out = _URL_ATTR.sub(fix_attr, cleaned) if "href=" in cleaned or "src=" in cleaned else cleaned
+    if "<img" not in out:
+        return out
     # An image whose address could not be kept is no image at all.
     return _CLEAN_IMG.sub(lambda m: m.group(0) if ' src="' in m.group(0) else "", out)
 
@@ -167,9 +166,10 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
+    if not text[limit - 1].isspace():  # the cut fell inside a word: drop that word
+        space = cut.rfind(" ")
+        if space > limit // 2:
+            cut = cut[:space]
     return cut.rstrip(" ,;:.-–—(") + "…"
 
 

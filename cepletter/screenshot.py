@@ -9,12 +9,13 @@ temporary folder and without background networking; pages are opened from files.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
-import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +60,18 @@ def require_browser() -> str:
     return browser
 
 
+def _high_pipe() -> tuple[int, int]:
+    """A pipe whose ends are numbered 10 or more, clear of the 3 and 4 the browser gets."""
+    import fcntl
+
+    ends = []
+    for fd in os.pipe():
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(fd)
+        ends.append(high)
+    return ends[0], ends[1]
+
+
 class Browser:
     """One headless Chromium, spoken to through DevTools messages on a pipe."""
 
@@ -84,8 +97,8 @@ class Browser:
         self.close()
 
     def start(self) -> None:
-        to_r, to_w = os.pipe()
-        from_r, from_w = os.pipe()
+        to_r, to_w = _high_pipe()
+        from_r, from_w = _high_pipe()
         args = [
             self.executable, "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -94,11 +107,16 @@ class Browser:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        # DevTools reads commands on fd 3 and writes replies on fd 4.
-        shell = f"exec {shlex.join(args)} 3<&{to_r} 4>&{from_w}"
+        # DevTools reads commands on fd 3 and writes replies on fd 4: a tiny
+        # Python trampoline puts the pipe ends there, then becomes Chromium.
+        trampoline = (
+            "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+            "os.close(int(sys.argv[1])); os.close(int(sys.argv[2])); os.execv(sys.argv[3], sys.argv[3:])"
+        )
         try:
             self._process = subprocess.Popen(
-                ["/bin/sh", "-c", shell], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                [sys.executable, "-S", "-c", trampoline, str(to_r), str(from_w), *args],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, pass_fds=(to_r, from_w),
             )
         except OSError as exc:
@@ -115,10 +133,8 @@ class Browser:
 
     def close(self) -> None:
         if self._process is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._send({"id": self._new_id(), "method": "Browser.close"})
-            except OSError:
-                pass
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:

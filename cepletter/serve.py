@@ -97,6 +97,31 @@ class PreviewState:
         return True
 
 
+def preview_state(root: Path, issue_id: str) -> PreviewState:
+    """A state that rebuilds ``issue_id`` of the workspace at ``root``, reloading the config each time."""
+    from cepletter.config import load_settings
+    from cepletter.issue import issue_path
+    from cepletter.preview import build_preview
+    from cepletter.render import template_dirs
+
+    first = load_settings(root)
+    issue_file = issue_path(first.issues_dir, issue_id)
+
+    def build() -> Path:
+        result = build_preview(load_settings(root), issue_id)
+        assert result.html_path is not None
+        return result.html_path.parent
+
+    def stamp() -> tuple[tuple[str, float, int], ...]:
+        try:
+            settings = load_settings(root)
+        except CepletterError:
+            settings = first
+        return _stamp(watched_files(settings, issue_file, template_dirs(settings)))
+
+    return PreviewState(build=build, stamp=stamp)
+
+
 def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "cepletter-preview"

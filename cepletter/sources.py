@@ -9,7 +9,7 @@ web feed that is down still gives its last items, with a warning.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,16 +57,18 @@ def adhoc_source(feed: str) -> SourceSettings:
 
 def read_items(sources: list[SourceSettings], settings: Settings | None, *,
                warn: Warn = _no_warn) -> list[Item]:
-    """Every item of ``sources`` (calendar sources skipped), duplicates removed."""
+    """Every item of ``sources`` (calendar sources skipped).
+
+    An item that an earlier source already gave (same id or link) is left out;
+    within one source ids are unique already, and two posts may share a link.
+    """
     items: list[Item] = []
     seen: set[str] = set()
     for source in sources:
-        for item in read_source(source, settings, warn=warn):
-            keys = {item.id, item.link} if item.link else {item.id}
-            if seen & keys:
-                continue
-            seen |= keys
-            items.append(item)
+        mine = read_source(source, settings, warn=warn)
+        items.extend(i for i in mine if i.id not in seen and i.link not in seen)
+        seen.update(i.id for i in mine)
+        seen.update(i.link for i in mine if i.link)
     return items
 
 
@@ -105,7 +107,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _parse(data: bytes, source: SourceSettings, base: str | None, fetch: FetchSettings, warn: Warn) -> list[Item]:
@@ -139,10 +141,9 @@ def _read_file_feed(source: SourceSettings, path: Path, fetch: FetchSettings,
     except OSError as exc:
         raise SourceError(f"{where}: cannot read: {exc.strerror}") from None
     digest = _sha256(data)
-    if cached is not None and cached.sha256 == digest:
-        items = cached.items  # touched but unchanged: no need to parse again
-    else:
-        items = _parse(data, source, None, fetch, warn)
+    # Touched but unchanged: no need to parse again.
+    unchanged = cached is not None and cached.sha256 == digest
+    items = cached.items if cached is not None and unchanged else _parse(data, source, None, fetch, warn)
     if cache_dir is not None:
         cache.save(cache_dir, cache.CacheEntry(location=key, items=items, saved=_now(),
                                                mtime_ns=stat.st_mtime_ns, size=stat.st_size, sha256=digest))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,13 +57,44 @@ def _delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
+# The plain addresses almost every list consists of. An address of this shape
+# is valid for email-validator too (a property test checks that), so it skips
+# the full check, which costs ~50 µs: much of the budget per message at speed.
+_PLAIN = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def _plain(value: str) -> str | None:
+    """The normalised address when ``value`` is a plain ASCII address, else None (use the full check)."""
+    if len(value) > 254 or not _PLAIN.fullmatch(value):
+        return None
+    local, _, domain = value.partition("@")
+    domain = domain.lower()
+    if len(local) > 64 or "xn--" in domain:
+        return None
+    if any(domain == name or domain.endswith("." + name) for name in _special_use()):
+        return None
+    return f"{local}@{domain}"
+
+
+@functools.cache
+def _special_use() -> tuple[str, ...]:
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    return tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
 def check_address(value: str) -> tuple[str | None, str]:
     """(normalised address, "") or (None, reason): syntax only, no DNS."""
-    from email_validator import EmailNotValidError, validate_email
-
     value = value.strip()
     if not value:
         return None, "no email address"
+    plain = _plain(value)
+    if plain is not None:
+        return plain, ""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:

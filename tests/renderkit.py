@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cepletter.config import Settings, load_settings
@@ -40,7 +40,7 @@ def make_workspace(root: Path, config: str = CONFIG, subscribers: str | None = N
 
 
 def make_item(n: int, *, day: date | None = None, image: bool = True, summary: str = SUMMARY) -> IssueItem:
-    when = datetime.combine(day or date(2025, 12, 10), datetime.min.time(), tzinfo=timezone.utc)
+    when = datetime.combine(day or date(2025, 12, 10), datetime.min.time(), tzinfo=UTC)
     return IssueItem(
         id=f"https://www.cep-probation.org/?p={1000 + n}",
         title=f"Item {n}: probation practice in Europe, news and research from the field",
@@ -79,8 +79,8 @@ def make_issue(
         sections=sections,
         events=[
             Event("CEP Conference on Electronic Monitoring",
-                  datetime(2026, 3, 10, 8, 30, tzinfo=timezone.utc),
-                  datetime(2026, 3, 10, 16, 0, tzinfo=timezone.utc),
+                  datetime(2026, 3, 10, 8, 30, tzinfo=UTC),
+                  datetime(2026, 3, 10, 16, 0, tzinfo=UTC),
                   location="Lisbon, Portugal", link="https://www.cep-probation.org/events/em/"),
             Event("Expert Group meeting", date(2026, 2, 3), date(2026, 2, 5), all_day=True, location="Online"),
         ] if events else [],

@@ -13,7 +13,8 @@ Fault injection, per recipient address (lower case):
 Other options: ``delay`` (seconds to wait before answering DATA: a slow
 server), ``tls=ServerCert`` (offers STARTTLS with that certificate),
 ``implicit_tls=ServerCert`` (TLS from the first byte, like port 465),
-``auth={"user": "password"}`` (AUTH PLAIN and LOGIN; required before MAIL),
+``auth={"user": "password"}`` (AUTH PLAIN and LOGIN, or only those in
+``auth_mechanisms``; required before MAIL; ``authenticator.logins`` lists them),
 ``require_tls`` (refuse MAIL before STARTTLS).
 
 Certificates are made with ``cryptography``: ``make_ca(folder)`` gives a test
@@ -28,7 +29,6 @@ import datetime
 import ipaddress
 import ssl
 import threading
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,7 @@ class Received:
     sender: str
     recipients: tuple[str, ...]
     data: bytes
+    peer: tuple[str, int]  # the client's address and port: one per connection
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,15 @@ class ServerCert:
 class _Handler:
     def __init__(self, owner: SmtpServer) -> None:
         self.owner = owner
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.owner.authenticator is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -91,7 +101,8 @@ class _Handler:
             await asyncio.sleep(self.owner.delay)
         data = envelope.original_content or b""
         with self.owner.lock:
-            self.owner.messages.append(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data))
+            received = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data, tuple(session.peer))
+            self.owner.messages.append(received)
             number = len(self.owner.messages)
         return f"250 2.0.0 Ok: queued as Q{number}"
 
@@ -130,6 +141,7 @@ class SmtpServer:
         tls: ServerCert | None = None,
         implicit_tls: ServerCert | None = None,
         auth: Mapping[str, str] | None = None,
+        auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
         require_tls: bool = False,
     ) -> None:
         self.rules = {k.lower(): v for k, v in (rules or {}).items()}
@@ -151,9 +163,12 @@ class SmtpServer:
             kwargs["ssl_context"] = implicit_tls.context()
         if self.authenticator is not None:
             kwargs["authenticator"] = self.authenticator
-            kwargs["auth_required"] = True
-            # Tests log in over plain SMTP to 127.0.0.1 as well; the client decides what is safe.
-            kwargs["auth_require_tls"] = False
+            # With TLS, aiosmtpd itself demands STARTTLS, then AUTH. Plain AUTH (to
+            # 127.0.0.1) is allowed too; MAIL without a login is refused by the handler,
+            # because aiosmtpd warns (an error under pytest) about auth_required without TLS.
+            kwargs["auth_require_tls"] = tls is not None
+            kwargs["auth_required"] = tls is not None
+            kwargs["auth_exclude_mechanism"] = [m for m in ("PLAIN", "LOGIN") if m not in auth_mechanisms]
         self.controller = _FreePortController(_Handler(self), **kwargs)
 
     def _rule_for(self, address: str) -> str | None:
@@ -175,10 +190,7 @@ class SmtpServer:
         return int(self.controller.port)
 
     def start(self) -> SmtpServer:
-        with warnings.catch_warnings():
-            # aiosmtpd warns about AUTH without TLS; that is deliberate here.
-            warnings.simplefilter("ignore")
-            self.controller.start()
+        self.controller.start()
         return self
 
     def stop(self) -> None:

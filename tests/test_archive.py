@@ -253,3 +253,23 @@ def test_browser_opens_the_index_and_an_issue_from_disk(settings: Settings) -> N
     issue_dom = dump_dom((folder / "2025-12" / "index.html").as_uri())
     assert "Newsletter December 2025: story 1 &amp; more" in issue_dom
     assert "All issues of CEP Newsletter" in issue_dom
+
+
+def test_empty_workspace_gives_an_empty_index(tmp_path: Path, run: Invoke) -> None:
+    settings = make_workspace(tmp_path / "ws")
+    result = run("-C", str(settings.root), "archive")
+    assert result.exit_code == 0, result.stderr
+    assert "Archive of 0 issues in archive: 2 file(s) written" in result.stderr
+    assert "No issues yet." in (settings.root / "archive" / "index.html").read_text(encoding="utf-8")
+    assert feedparser.parse(str(settings.root / "archive" / "feed.xml")).entries == []
+
+
+def test_a_broken_issue_file_stops_the_archive_with_its_name(settings: Settings, run: Invoke) -> None:
+    path = issue_path(settings.issues_dir, "2025-12")
+    path.write_text(path.read_text(encoding="utf-8").replace("title: Newsletter", "title: [Newsletter"),
+                    encoding="utf-8")
+    result = run("-C", str(settings.root), "archive")
+    assert result.exit_code == 1
+    assert "issues/2025-12/issue.md" in result.stderr and "invalid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (settings.root / "archive").exists()

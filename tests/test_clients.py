@@ -10,6 +10,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import Invoke
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cepletter.clients import (
     IGNORED_HARMLESSLY,
@@ -99,7 +102,7 @@ def test_flexbox_position_and_svg_are_flagged_for_the_right_clients() -> None:
 def test_table_layout_with_media_queries_and_dark_mode_is_clean() -> None:
     report, clean = client_report(TABLES)
     assert clean, report
-    assert "Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web" in report
+    assert "Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;" in report
     used = slugs(TABLES)
     assert {"css-at-media", "css-at-media-prefers-color-scheme", "html-meta-color-scheme",
             "css-border-radius", "html-table", "html-role", "css-important", "html-mailto-links",
@@ -209,3 +212,50 @@ def test_odd_html_does_not_break_the_report(html: str) -> None:
     report, clean = client_report(html)
     assert report.endswith("\n")
     assert clean
+
+
+def test_default_theme_example_issue_is_clean_with_and_without_events() -> None:
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from cepletter.config import load_settings
+    from cepletter.issue import resolve
+    from cepletter.items import Event
+    from cepletter.render import render_issue
+
+    settings = load_settings(REPO)
+    issue = resolve(settings.issues_dir, "2025-12")
+    report, clean = client_report(render_issue(settings, issue).web()[0])
+    assert clean, report
+    zone = ZoneInfo("Europe/Amsterdam")
+    issue.events = [
+        Event(title="Annual conference", start=date(2026, 2, 3), end=date(2026, 2, 5), all_day=True,
+              location="Lisbon", link="https://www.cep-probation.org/conference/"),
+        Event(title="Webinar", start=datetime(2026, 1, 15, 15, 0, tzinfo=zone),
+              end=datetime(2026, 1, 15, 16, 30, tzinfo=zone), location="Online"),
+    ]
+    html = render_issue(settings, issue).web()[0]
+    assert "Annual conference" in html
+    report, clean = client_report(html)
+    assert clean, report
+
+
+def test_cli_check_clients_prints_the_report(tmp_path: Path, run: Invoke) -> None:
+    import shutil
+
+    shutil.copy(REPO / "cepletter.toml", tmp_path / "cepletter.toml")
+    shutil.copytree(REPO / "issues" / "2025-12", tmp_path / "issues" / "2025-12",
+                    ignore=shutil.ignore_patterns("build", "*.jsonl"))
+    result = run("-C", str(tmp_path), "check", "2025-12", "--clients")
+    assert result.exit_code == 0, result.stderr
+    assert "Client support:" in result.stdout
+    assert "Outlook" in result.stdout and "Apple Mail" in result.stdout
+    assert "Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;" in result.stdout
+    assert "ready to send" in result.stderr
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("<>/=\"' {};:()!@#*.,-~+[]astylemdiv0123456789%\n")), max_size=300))
+def test_any_markup_gives_a_report_never_an_exception(html: str) -> None:
+    report, clean = client_report(html)
+    assert report.endswith("\n") and isinstance(clean, bool)

@@ -209,6 +209,7 @@ def test_weekly_recurrence_with_exdate_cancelled_and_moved_instances(settings: S
     ]
     (moved,) = events["Reading corner (moved to Tuesday)"]
     assert moved.start == datetime(2026, 1, 27, 18, 0, tzinfo=AMS)
+    assert moved.id == "reading@cep/2026-01-26T16:00:00+01:00"
     ids = [e.id for e in upcoming_events(settings, date(2025, 12, 18))]
     assert len(ids) == len(set(ids)) and all(ids)
 
@@ -364,3 +365,26 @@ def test_draft_writes_the_calendar_into_the_issue_file(tmp_path: Path, run: Invo
     assert conference.location == "Lisbon" and conference.link == "https://www.cep-probation.org/conference/"
     assert isinstance(webinar.start, datetime) and not webinar.all_day
     assert webinar.start.astimezone(ZoneInfo("UTC")).hour == 13
+
+
+def test_remote_calendar_that_is_down_uses_the_last_copy_with_a_warning(tmp_path: Path) -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/events.ics"
+    settings = workspace(tmp_path, f'[[sources]]\nname = "agenda"\nurl = "{url}"\n')
+    try:
+        first = upcoming_events(settings, date(2025, 12, 18))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    warnings: list[str] = []
+    again = upcoming_events(settings, date(2025, 12, 18), warn=warnings.append)
+    assert again == first
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"source 'agenda': {url}:") and "using the copy fetched before" in warnings[0]
+    # Without a copy the same failure is an error naming the source.
+    (tmp_path / "other").mkdir()
+    fresh = workspace(tmp_path / "other", f'[[sources]]\nname = "agenda"\nurl = "{url}"\n')
+    with pytest.raises(SourceError, match=r"^source 'agenda': http://127\.0\.0\.1"):
+        upcoming_events(fresh, date(2025, 12, 18))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from deliverykit import make_rendered, make_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cepletter.errors import ConfigError
 from cepletter.message import TEST_PREFIX, MessageFactory, encode_header, format_address, one_line
 from cepletter.recipient import Recipient
-from deliverykit import make_rendered, make_settings
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -155,6 +156,13 @@ def test_header_helpers() -> None:
     assert all(len(line) <= 78 for line in folded.split("\n"))
 
 
+def test_no_line_starts_with_from_so_mbox_needs_no_quoting(factory: MessageFactory) -> None:
+    recipient = Recipient("f@example.org", "From Here\nFrom there")
+    data = factory.build(recipient).data
+    assert not re.search(rb"(?m)^From ", data)
+    assert bodies(parse(data)) == factory.rendered.fill(recipient)
+
+
 @settings(max_examples=60, deadline=None)
 @given(name=st.text(max_size=120), tail=st.text(max_size=200))
 def test_any_name_round_trips_through_the_body(tmp_path_factory: pytest.TempPathFactory, name: str, tail: str) -> None:
@@ -166,6 +174,7 @@ def test_any_name_round_trips_through_the_body(tmp_path_factory: pytest.TempPath
     expected_html, expected_text = factory.rendered.fill(recipient)
     assert html == expected_html
     assert text == expected_text
+    assert not re.search(rb"(?m)^From ", factory.build(recipient).data)
     wire = MessageFactory(make_settings(root), factory.rendered, crlf=True).build(recipient).data
     assert b"\r\r" not in wire and wire.count(b"\n") == wire.count(b"\r\n")
     assert set(message.keys()) == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_html_structure_is_accessible(settings: Settings) -> None:
         assert table.get("role") == "presentation"
     levels = [int(h.tag[1]) for h in root.iter("h1", "h2", "h3", "h4", "h5", "h6")]
     assert levels[0] == 1 and levels.count(1) == 1
-    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
+    assert all(b - a <= 1 for a, b in itertools.pairwise(levels))
     for img in root.iter("img"):
         assert img.get("alt") and img.get("width")
     preheader = root.xpath("//div[contains(@class, 'preheader')]")[0]
@@ -307,7 +308,7 @@ def test_text_version_is_written_for_reading(settings: Settings) -> None:
     assert "SECTION 1" in text and "UPCOMING EVENTS" in text
     assert "Tuesday 10 March 2026, 09:30–17:00 · Lisbon, Portugal" in text
     assert "3–4 February 2026 · Online" in text
-    assert "full report <https://www.cep-probation.org/report/>" in text
+    assert "full report <https://www.cep-probation.org/report/>" in " ".join(text.split())
     assert "<p>" not in text and "&amp;" not in text
 
 
@@ -359,3 +360,75 @@ def test_render_times_are_reported(settings: Settings) -> None:
     render_issue(settings, make_issue(settings), timings)
     assert timings.jinja > 0 and timings.inline > 0 and timings.text > 0
     assert timings.total >= timings.inline
+
+
+def test_an_intro_that_greets_is_not_greeted_twice(settings: Settings) -> None:
+    issue = make_issue(settings, intro="Dear colleagues,\n\nWelcome to our winter issue.")
+    html, text = render_issue(settings, issue).fill(recipient("Anna"))
+    assert "Dear Anna" not in html and "Dear Anna" not in text
+    assert text.count("Dear colleagues,") == 1 and html.count("Dear colleagues,") == 1
+
+
+def test_events_read_in_date_order_in_the_newsletter_time_zone(settings: Settings) -> None:
+    issue = make_issue(settings)  # the March event is listed before the February one
+    html, text = render_issue(settings, issue).web()
+    assert text.index("Expert Group meeting") < text.index("CEP Conference on Electronic Monitoring")
+    assert html.index("Expert Group meeting") < html.index("CEP Conference on Electronic Monitoring")
+    assert "09:30–17:00" in text  # 08:30 UTC is 09:30 in Amsterdam
+
+
+def test_category_is_not_repeated_under_its_own_heading(settings: Settings) -> None:
+    item = make_item(1)  # category "Reading corner"
+    issue = make_issue(settings, sections=[Section("Reading corner", [item]), Section("More", [make_item(2)])])
+    html, text = render_issue(settings, issue).web()
+    assert html.count('class="category"') == 1  # only under "More"
+    assert "Reading corner · 10 December 2025" not in text
+    assert "CEP Events · 10 December 2025" in text
+
+
+def test_inliner_stays_quiet_and_offline(settings: Settings, capfd: pytest.CaptureFixture[str],
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Odd CSS makes cssutils complain; none of it may reach the terminal, and nothing is fetched."""
+    import http.server
+    import threading
+
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/css")
+            self.end_headers()
+            self.wfile.write(b".title { color: red }")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    templates = settings.root / "templates"
+    templates.mkdir()
+    theme_css = (packaged_templates_dir() / "style.css").read_text(encoding="utf-8")
+    (templates / "style.css").write_text(
+        f"@import url(http://127.0.0.1:{port}/import.css);\n"
+        ".title { colr: red; width: 10qq; font: ; }\n" + theme_css,
+        encoding="utf-8",
+    )
+    (templates / "base.html.j2").write_text(
+        (packaged_templates_dir() / "base.html.j2").read_text(encoding="utf-8").replace(
+            "</head>", f'<link rel="stylesheet" href="http://127.0.0.1:{port}/link.css">\n</head>'),
+        encoding="utf-8",
+    )
+    try:
+        html, _ = render_issue(settings, make_issue(settings)).web()
+    finally:
+        server.shutdown()
+        server.server_close()
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert not [r for r in caplog.records if r.levelno >= 30]
+    assert requests == []
+    assert "Newsletter December 2025" in html and "@import" not in html

@@ -232,3 +232,21 @@ def test_unreviewed_overrides_and_the_journal_says_so(tmp_path: Path, run: Invok
         start = journal_events(settings, "2025-12")[0]
         assert start.get("event") == "start" and start.get("unreviewed") is True
         assert not review_path(settings, "2025-12").exists()
+
+
+def test_approval_in_one_process_is_valid_in_another(settings: Settings) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run(
+        [sys.executable, "-m", "cepletter", "-C", str(settings.root), "approve", "--by", "Anna Jansen"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Approved issue 2025-12 by Anna Jansen" in result.stderr
+    # Rendering is deterministic: this process computes the same hash for the same content.
+    signoff = find_signoff(settings, "2025-12", digest_of(settings))
+    assert signoff is not None and signoff.who == "Anna Jansen"

@@ -1,0 +1,131 @@
+"""The rendered email in headless Chromium: content shown, no sideways scrolling, dark mode, screenshots.
+
+Skipped when no Chromium is on PATH, unless CEPLETTER_REQUIRE_BROWSER=1 (CI), where that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from renderkit import EXAMPLE_ISSUE, make_issue, make_workspace
+
+from cepletter.issue import load
+from cepletter.recipient import Recipient
+from cepletter.render import render_issue
+from cepletter.screenshot import Browser, find_browser
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if find_browser() is None:
+        if os.environ.get("CEPLETTER_REQUIRE_BROWSER") == "1":
+            pytest.fail("CEPLETTER_REQUIRE_BROWSER=1 but no chromium, chromium-browser or google-chrome on PATH")
+        pytest.skip("no Chromium on PATH (install chromium to run the browser tests)")
+    with Browser() as chromium:
+        yield chromium
+
+
+def _example(tmp_path: Path) -> tuple[str, list[str], str]:
+    settings = make_workspace(tmp_path / "ws")
+    if EXAMPLE_ISSUE.is_file():
+        target = settings.issues_dir / "2025-12" / "issue.md"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(EXAMPLE_ISSUE, target)
+        issue = load(target)
+    else:
+        issue = make_issue(settings, items=6)
+    html, _ = render_issue(settings, issue).fill(Recipient("anna@example.org", "Anna Jansen"))
+    return html, [i.title for i in issue.items], issue.title
+
+
+def _page(tmp_path: Path, html: str, name: str = "page.html") -> Path:
+    path = tmp_path / name
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("width", [600, 375])
+def test_example_shows_everything_without_sideways_scrolling(tmp_path: Path, browser: Browser, width: int) -> None:
+    html, titles, title = _example(tmp_path)
+    browser.open(_page(tmp_path, html), width)
+    seen = browser.measure()
+    assert seen["innerWidth"] == width
+    assert seen["scrollWidth"] <= seen["innerWidth"], seen["scrollWidth"]
+    text = " ".join(seen["text"].split())
+    assert title in text
+    for item_title in titles:
+        assert " ".join(item_title.split()) in text
+    # the card column fills a phone and stays 600 px on a desktop
+    container = browser.evaluate("document.querySelector('table.container').getBoundingClientRect().width")
+    assert container == width
+
+
+def test_phone_layout_uses_the_mobile_rules(tmp_path: Path, browser: Browser) -> None:
+    html, _, _ = _example(tmp_path)
+    browser.open(_page(tmp_path, html), 375)
+    size = browser.evaluate("getComputedStyle(document.querySelector('h1.title')).fontSize")
+    assert size == "26px"
+    browser.open(_page(tmp_path, html), 600)
+    assert browser.evaluate("getComputedStyle(document.querySelector('h1.title')).fontSize") == "32px"
+
+
+def test_dark_mode_turns_the_page_dark(tmp_path: Path, browser: Browser) -> None:
+    html, _, _ = _example(tmp_path)
+    path = _page(tmp_path, html)
+    script = "getComputedStyle(document.querySelector('table.bg')).backgroundColor"
+    card = "getComputedStyle(document.querySelector('td.card-body')).color"
+    browser.open(path, 600, dark=False)
+    assert browser.measure()["dark"] is False
+    assert browser.evaluate(script) == "rgb(238, 241, 245)"
+    assert browser.evaluate(card) == "rgb(31, 41, 51)"
+    browser.open(path, 600, dark=True)
+    assert browser.measure()["dark"] is True
+    assert browser.evaluate(script) == "rgb(15, 20, 25)"
+    assert browser.evaluate(card) == "rgb(229, 233, 239)"
+
+
+@pytest.mark.parametrize("name", [
+    "wordpress-dcrainmaker-very-long-items.rss.xml",
+    "rss-scriptingnews-untitled-items.xml",
+])
+@pytest.mark.parametrize("width", [600, 375])
+def test_real_feeds_keep_the_layout(tmp_path: Path, corpus: Path, browser: Browser, name: str, width: int) -> None:
+    from test_render_golden import _issue_from_feed
+
+    settings = make_workspace(tmp_path / "ws")
+    issue = _issue_from_feed(settings, corpus / name)
+    html, _ = render_issue(settings, issue).fill(Recipient("anna@example.org", "Anna"))
+    browser.open(_page(tmp_path, html), width)
+    seen = browser.measure()
+    assert seen["scrollWidth"] <= width
+    text = " ".join(seen["text"].split())
+    for item in issue.items:
+        assert " ".join(item.title.split()) in text
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_preview_screenshot_writes_desktop_and_mobile(tmp_path: Path, browser: Browser, run) -> None:
+    settings = make_workspace(tmp_path / "ws")
+    make_issue(settings)
+    result = run("-C", str(settings.root), "preview", "--screenshot")
+    assert result.exit_code == 0, result.stderr
+    build = settings.root / "issues" / "2025-12" / "build"
+    desktop, mobile = build / "desktop.png", build / "mobile.png"
+    assert f"Screenshot {desktop}" in result.stderr and f"Screenshot {mobile}" in result.stderr
+    d_width, d_height = _png_size(desktop)
+    m_width, m_height = _png_size(mobile)
+    assert (d_width, m_width) == (600, 375)
+    assert m_height > d_height > 1000  # the whole page, longer when narrow

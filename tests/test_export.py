@@ -1,0 +1,160 @@
+"""Exports, parsed back with the standard library: html, txt, eml, mbox, zip."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import zipfile
+from email.header import decode_header, make_header
+from pathlib import Path
+
+from conftest import Invoke
+from deliverykit import make_workspace
+
+from cepletter.config import load_settings
+from cepletter.export import export, local_images, write_zip
+from cepletter.rendered import FilledTemplate, RenderedIssue
+
+BUILD = Path("issues/2025-12/build")
+
+
+def test_html_and_txt_are_the_web_version(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    html = run("-C", str(ws), "export", "--format", "html")
+    assert html.exit_code == 0, html.stderr
+    assert f"Wrote {ws / BUILD / '2025-12.html'}" in html.stderr
+    page = (ws / BUILD / "2025-12.html").read_text(encoding="utf-8")
+    assert "<html" in page and "News item 0: Probation in Europe" in page
+    assert "anna@example.org" not in page
+    text = run("-C", str(ws), "export", "--format", "txt", "-o", str(tmp_path / "n.txt"))
+    assert text.exit_code == 0
+    assert "News item 1: Probation in Europe" in (tmp_path / "n.txt").read_text(encoding="utf-8")
+
+
+def test_html_to_stdout(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "export", "--format", "html", "-o", "-")
+    assert result.exit_code == 0
+    assert result.stdout.lstrip().lower().startswith("<!doctype html") or "<html" in result.stdout[:500]
+    assert not (ws / BUILD / "2025-12.html").exists()
+
+
+def test_eml_opens_as_the_newsletter_with_no_placeholders(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "export", "--format", "eml", "-o", str(tmp_path / "issue.eml"))
+    assert result.exit_code == 0, result.stderr
+    message = email.message_from_bytes((tmp_path / "issue.eml").read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "Newsletter December 2025"
+    assert message["From"] == "CEP <newsletter@example.org>"
+    assert message.get_content_type() == "multipart/alternative"
+    html = message.get_body(("html",))
+    text = message.get_body(("plain",))
+    assert html is not None and text is not None
+    html_s, text_s = html.get_content(), text.get_content()
+    assert "News item 2" in html_s and "News item 2" in text_s
+    for body in (html_s, text_s):
+        assert "{email}" not in body and "{{" not in body and "{token}" not in body
+    assert message.defects == []
+
+
+def test_mbox_holds_every_subscribers_message(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws", subscribers=(
+        "email,name\nanna@example.org,Anna Jansen\nFrom@example.org,From Line\ngone@example.org,Gone\n"
+        "bad@@example.org,Bad\neva@example.org,Eva Novák\n"
+    ))
+    out = tmp_path / "all.mbox"
+    result = run("-C", str(ws), "export", "--format", "mbox", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "3 messages" in result.stderr
+    assert "line 5: 'bad@@example.org' skipped" in result.stderr
+    box = mailbox.mbox(out, create=False)
+    tos = [str(make_header(decode_header(m["To"]))) for m in box]
+    assert tos == ["Anna Jansen <anna@example.org>", "From Line <From@example.org>", "Eva Novák <eva@example.org>"]
+    for message in box:
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        body = parsed.get_body(("plain",))
+        assert body is not None and "News item 0" in body.get_content()
+    assert "unsubscribe?email=eva@example.org" in box[2].as_string()
+    box.close()
+
+
+def test_mbox_and_zip_cannot_go_to_stdout(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "export", "--format", "zip", "-o", "-")
+    assert result.exit_code == 2
+    assert "--format zip cannot be written to stdout" in result.stderr
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "export", "--format", "pdf")
+    assert result.exit_code == 2
+    assert "'pdf' is not one of" in result.stderr
+
+
+def test_zip_from_the_cli_holds_html_and_text(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "export", "--format", "zip")
+    assert result.exit_code == 0, result.stderr
+    with zipfile.ZipFile(ws / BUILD / "2025-12.zip") as archive:
+        assert sorted(archive.namelist()) == ["newsletter.html", "newsletter.txt"]
+        assert b"News item 0" in archive.read("newsletter.html")
+
+
+def _rendered_with_images() -> RenderedIssue:
+    page = (
+        '<html><body><img src="images/logo.png" alt="CEP"><img src="https://example.org/remote.jpg" alt="">'
+        '<img src="images/logo.png" alt="again"><img src="../../../../outside.png" alt="">'
+        '<img src="missing.gif" alt=""><img src="data:image/gif;base64,AAAA" alt=""></body></html>'
+    )
+    return RenderedIssue(
+        issue_id="2025-12", subject="S", preheader="", html=FilledTemplate((page,)),
+        text=FilledTemplate(("text\n",)), values_for=lambda r: {},
+    )
+
+
+def test_zip_packs_local_images_and_nothing_from_outside(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    (tmp_path / "outside.png").write_bytes(b"secret")
+    folder = ws / "issues" / "2025-12"
+    (folder / "images").mkdir()
+    (folder / "images" / "logo.png").write_bytes(b"\x89PNG fake")
+    rendered = _rendered_with_images()
+    assert local_images(rendered.web()[0]) == ["images/logo.png", "../../../../outside.png", "missing.gif"]
+    result = write_zip(load_settings(ws), rendered, folder, tmp_path / "out.zip")
+    assert result.images == ["images/logo.png"]
+    assert len(result.warnings) == 2 and all("left out" in w for w in result.warnings)
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        assert sorted(archive.namelist()) == ["images/logo.png", "newsletter.html", "newsletter.txt"]
+        assert archive.read("images/logo.png") == b"\x89PNG fake"
+
+
+def test_exports_replace_files_whole(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    target = tmp_path / "x.html"
+    target.write_text("old", encoding="utf-8")
+    rendered = _rendered_with_images()
+    export(load_settings(ws), rendered, ws / "issues" / "2025-12", "html", target)
+    assert target.read_text(encoding="utf-8").startswith("<html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_mbox_keeps_body_lines_that_start_with_from(tmp_path: Path) -> None:
+    from cepletter.export import write_mbox
+
+    ws = make_workspace(tmp_path / "ws")
+    rendered = RenderedIssue(
+        issue_id="2025-12", subject="S", preheader="", html=FilledTemplate(("<p>x</p>\n",)),
+        text=FilledTemplate(("Intro\nFrom the start of the year\n>From quoted\n",)), values_for=lambda r: {},
+    )
+    result = write_mbox(load_settings(ws), rendered, tmp_path / "x.mbox")
+    assert result.messages == 3
+    box = mailbox.mbox(tmp_path / "x.mbox", create=False)
+    assert len(box) == 3
+    for message in box:
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        body = parsed.get_body(("plain",))
+        assert body is not None
+        assert body.get_content() == "Intro\nFrom the start of the year\n>From quoted\n"
+    box.close()

@@ -1,0 +1,263 @@
+"""`cepletter send` end to end: Maildir, SMTP, review, faults, kill and resume."""
+
+from __future__ import annotations
+
+import email
+import json
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+from conftest import Invoke
+from deliverykit import make_workspace
+from smtpservers import Rule, SmtpServer
+
+from cepletter.journal import SendLock, read_lines, read_results
+
+REPO = Path(__file__).resolve().parent.parent
+JOURNAL = Path("issues/2025-12/send-log.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("CEPLETTER_SMTP_PASSWORD", raising=False)
+
+
+def smtp_toml(port: int, extra: str = "") -> str:
+    return (
+        f'[delivery]\ntransport = "smtp"\nrate = 1000\nconnections = 2\nretries = 2\n{extra}'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10\n'
+    )
+
+
+def outbox(ws: Path) -> list[email.message.Message]:
+    return list(mailbox.Maildir(ws / "outbox", factory=None, create=False))
+
+
+def test_send_to_the_maildir_then_nothing_left_to_send(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws", subscribers=(
+        "email,name\nanna@example.org,Anna Jansen\neva@example.org,Eva Novák\n"
+        "gone@example.org,Gone\nANNA@example.org,Anna twice\nbroken@,Broken\n"
+    ))
+    result = run("-C", str(ws), "send", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Recipients: 2 (list rows 5: 0 already sent, 1 suppressed, 1 duplicates, 1 invalid)" in result.stderr
+    assert "subscribers.csv, line 6: 'broken@' skipped" in result.stderr
+    assert "Sent 2 of 2" in result.stderr
+    assert "delivered  2" in result.stdout and "failed     0" in result.stdout
+    messages = outbox(ws)
+    assert sorted(str(make_header(decode_header(m["To"]))) for m in messages) == [
+        "Anna Jansen <anna@example.org>", "Eva Novák <eva@example.org>"]
+    assert all(m["Subject"] == "Newsletter December 2025" for m in messages)
+    assert {e["email"] for e in read_results(ws / JOURNAL)} == {"anna@example.org", "eva@example.org"}
+
+    again = run("-C", str(ws), "send", "--yes")
+    assert again.exit_code == 0
+    assert "Nothing to send" in again.stderr
+    assert "skipped 5 2 already sent, 1 suppressed, 1 duplicates, 1 invalid" in " ".join(again.stdout.split())
+    assert len(outbox(ws)) == 2
+
+
+def test_without_a_terminal_or_yes_it_refuses(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "send")
+    assert result.exit_code == 2
+    assert "Error: not sending without a confirmation, and there is no terminal to ask on" in result.stderr
+    assert "Add --yes" in result.stderr
+    assert not (ws / "outbox").exists() and not (ws / JOURNAL).exists()
+
+
+def test_dry_run_builds_everything_and_sends_nothing(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "send", "--dry-run")
+    assert result.exit_code == 0
+    assert "Dry run: built 3 messages" in result.stderr and "nothing sent" in result.stderr
+    assert "to send  3" in result.stdout
+    assert not (ws / "outbox").exists() and not (ws / JOURNAL).exists()
+
+
+def test_test_send_is_prefixed_and_not_journaled(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "send", "--test", "me@example.org", "--test", "colleague@example.org")
+    assert result.exit_code == 0, result.stderr
+    assert "Test of issue 2025-12 sent to me@example.org, colleague@example.org" in result.stderr
+    messages = outbox(ws)
+    assert sorted(m["To"] for m in messages) == ["colleague@example.org", "me@example.org"]
+    assert all(m["Subject"] == "[TEST] Newsletter December 2025" for m in messages)
+    assert not (ws / JOURNAL).exists()
+    # The real send afterwards still goes to every subscriber.
+    assert run("-C", str(ws), "send", "--yes").exit_code == 0
+    assert len(outbox(ws)) == 5
+
+
+def test_a_bad_test_address_is_a_usage_error(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "send", "--test", "not an address")
+    assert result.exit_code == 2
+    assert "--test 'not an address': not a valid email address" in result.stderr
+
+
+def test_smtp_send_needs_a_review(tmp_path: Path, run: Invoke) -> None:
+    with SmtpServer() as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port))
+        refused = run("-C", str(ws), "send", "--yes")
+        assert refused.exit_code == 1
+        assert "Error: issue 2025-12: this content has not been reviewed" in refused.stderr
+        assert "cepletter send --test ADDR" in refused.stderr and "--unreviewed" in refused.stderr
+        assert server.messages == []
+
+        tested = run("-C", str(ws), "send", "--test", "me@example.org")
+        assert tested.exit_code == 0, tested.stderr
+        sent = run("-C", str(ws), "send", "--yes")
+        assert sent.exit_code == 0, sent.stderr
+        assert "Reviewed:   test sent to me@example.org" in sent.stderr
+    assert server.received_by() == {
+        "me@example.org": 1, "anna@example.org": 1, "eva@example.org": 1, "luca@example.org": 1,
+    }
+    start = next(read_lines(ws / JOURNAL))
+    assert start["event"] == "start" and "test sent to me@example.org" in start["signoff"]
+
+
+def test_unreviewed_send_is_written_into_the_journal(tmp_path: Path, run: Invoke) -> None:
+    with SmtpServer() as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port))
+        result = run("-C", str(ws), "send", "--yes", "--unreviewed")
+    assert result.exit_code == 0, result.stderr
+    assert "Reviewed:   NO (--unreviewed)" in result.stderr
+    start = next(read_lines(ws / JOURNAL))
+    assert start["event"] == "start" and start["unreviewed"] is True
+    assert len(server.messages) == 3
+
+
+def test_failures_are_named_with_the_server_reply_and_exit_1(tmp_path: Path, run: Invoke) -> None:
+    rules = {"eva@example.org": Rule("550"), "luca@example.org": Rule("451")}
+    with SmtpServer(rules=rules) as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port, "retry_max_seconds = 1\n"))
+        result = run("-C", str(ws), "send", "--yes", "--unreviewed")
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert "delivered 1" in out and "failed 1" in out and "deferred 1" in out
+    assert "eva@example.org failed 550 5.1.1 No such user here" in out
+    assert "luca@example.org deferred 451 4.7.1 Try again later" in out
+    assert "Run `cepletter send` again to retry" in result.stderr
+
+
+def test_rate_and_connections_options_show_in_the_confirmation(tmp_path: Path, run: Invoke) -> None:
+    with SmtpServer() as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port))
+        result = run("-C", str(ws), "send", "--yes", "--unreviewed", "--rate", "50", "--connections", "3")
+    assert result.exit_code == 0
+    assert f"Transport:  SMTP 127.0.0.1:{server.port} (none), 3 connection(s), 50 messages/s" in result.stderr
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    assert run("-C", str(ws), "send", "--rate", "0").exit_code == 2
+    assert run("-C", str(ws), "send", "--connections", "99").exit_code == 2
+    mixed = run("-C", str(ws), "send", "--test", "a@example.org", "--dry-run")
+    assert mixed.exit_code == 2 and "--test cannot be combined" in mixed.stderr
+
+
+def test_a_second_send_at_the_same_time_is_refused(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    with SendLock(ws / "issues" / "2025-12", "2025-12"):
+        result = run("-C", str(ws), "send", "--yes")
+    assert result.exit_code == 1
+    assert "Error: another `cepletter send` of issue 2025-12 is running" in result.stderr
+    assert not (ws / "outbox").exists()
+
+
+def test_the_password_is_never_printed_even_with_debug(tmp_path: Path, run: Invoke) -> None:
+    secret = "Zq9-very-secret-Zq9"
+    with SmtpServer(auth={"newsletter": "something else"}) as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port) + 'username = "newsletter"\n')
+        result = run("--debug", "-C", str(ws), "send", "--yes", "--unreviewed",
+                     env={"CEPLETTER_SMTP_PASSWORD": secret})
+    assert result.exit_code == 1
+    assert "refused the login of newsletter: 535" in result.stderr
+    assert secret not in result.stdout and secret not in result.stderr
+
+
+def test_no_password_says_how_to_set_it(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(2525) + 'username = "newsletter"\n')
+    result = run("-C", str(ws), "send", "--yes", "--unreviewed")
+    assert result.exit_code == 1
+    assert "Error: no SMTP password for newsletter on 127.0.0.1" in result.stderr
+    assert "CEPLETTER_SMTP_PASSWORD" in result.stderr
+
+
+# ---------------------------------------------------------------- killing the process
+
+
+def big_list(n: int) -> str:
+    rows = ["email,name"] + [f"reader{i}@example.org,Reader {i}" for i in range(n)]
+    rows += ["not-an-address,Broken", "READER1@example.org,Duplicate"]
+    return "\n".join(rows) + "\n"
+
+
+def start_send(ws: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cepletter", "-C", str(ws), "send", "--yes", "--unreviewed"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+
+
+def wait_for_results(path: Path, count: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and sum(1 for _ in read_results(path)) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the send did not get to {count} results")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_list_then_resume(tmp_path: Path, run: Invoke) -> None:
+    n, connections = 300, 2
+    with SmtpServer(delay=0.02) as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port), subscribers=big_list(n))
+        process = start_send(ws)
+        wait_for_results(ws / JOURNAL, 40, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.returncode == -signal.SIGKILL
+        before = len(server.messages)
+        assert before < n
+        resumed = run("-C", str(ws), "send", "--yes", "--unreviewed")
+        assert resumed.exit_code == 0, resumed.stderr
+    received = server.received_by()
+    assert set(received) == {f"reader{i}@example.org" for i in range(n)}
+    duplicates = sum(count - 1 for count in received.values())
+    assert duplicates <= connections
+    # Every line the killed run wrote is readable; its last may have been cut, the resumed run's are whole.
+    sent = [e["email"] for e in read_results(ws / JOURNAL) if e["status"] == "sent"]
+    assert set(sent) == set(received)
+
+
+@pytest.mark.slow
+def test_ctrl_c_lets_in_flight_messages_finish_and_exits_130(tmp_path: Path, run: Invoke) -> None:
+    n = 300
+    with SmtpServer(delay=0.02) as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_toml(server.port), subscribers=big_list(n))
+        process = start_send(ws)
+        wait_for_results(ws / JOURNAL, 30, process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr.decode()
+        assert b"Interrupted" in stderr
+        # The journal is whole: every line parses, and it agrees with the server exactly.
+        lines = (ws / JOURNAL).read_text(encoding="utf-8").splitlines()
+        assert all(isinstance(json.loads(line), dict) for line in lines)
+        sent = [e["email"] for e in read_results(ws / JOURNAL) if e["status"] == "sent"]
+        assert sorted(sent) == sorted(server.received_by())
+        resumed = run("-C", str(ws), "send", "--yes", "--unreviewed")
+        assert resumed.exit_code == 0
+    assert server.received_by() == {f"reader{i}@example.org": 1 for i in range(n)}

@@ -1,0 +1,167 @@
+"""The sending engine against real SMTP servers that refuse, defer and drop."""
+
+from __future__ import annotations
+
+import email
+import threading
+from pathlib import Path
+
+import pytest
+from deliverykit import make_rendered, make_settings
+from smtpservers import Rule, SmtpServer
+
+from cepletter.errors import DeliveryError
+from cepletter.journal import Journal, read_results
+from cepletter.message import MessageFactory
+from cepletter.recipient import Recipient
+from cepletter.sender import Options, RateLimiter, Sender, dry_run
+from cepletter.transports import MaildirTransport, SmtpTransport, make_transport
+
+
+def engine(tmp_path: Path, port: int, **options: float) -> tuple[SmtpTransport, MessageFactory, Options]:
+    settings = make_settings(
+        tmp_path, delivery={"transport": "smtp"},
+        smtp={"host": "127.0.0.1", "port": port, "security": "none", "timeout": 10},
+    )
+    transport = make_transport(settings)
+    assert isinstance(transport, SmtpTransport)
+    opts = Options(connections=1, rate=10_000, retries=3, retry_max_seconds=60, backoff_base=0.01)
+    for key, value in options.items():
+        setattr(opts, key, value)
+    return transport, MessageFactory(settings, make_rendered(), crlf=True), opts
+
+
+def people(n: int, prefix: str = "r") -> list[Recipient]:
+    return [Recipient(f"{prefix}{i}@example.org", f"Reader {i}") for i in range(n)]
+
+
+def test_faults_each_reachable_recipient_gets_exactly_one_and_the_journal_agrees(tmp_path: Path) -> None:
+    rules = {
+        "r3@example.org": Rule("451", times=2),
+        "r7@example.org": Rule("550"),
+        "r11@example.org": Rule("drop", times=1),
+        "r12@example.org": Rule("550"),
+        "r20@example.org": Rule("drop", times=2),
+    }
+    journal_path = tmp_path / "send-log.jsonl"
+    with SmtpServer(rules=rules) as server:
+        transport, factory, opts = engine(tmp_path, server.port, connections=3)
+        with Journal(journal_path) as journal:
+            summary = Sender(transport, factory, opts, journal=journal).run(people(30))
+    received = server.received_by()
+    reachable = {f"r{i}@example.org" for i in range(30)} - {"r7@example.org", "r12@example.org"}
+    assert received == {address: 1 for address in reachable}
+    assert (summary.sent, summary.failed, summary.deferred) == (28, 2, 0)
+    assert sorted((r.email, r.reply) for r in summary.failures) == [
+        ("r12@example.org", "550 5.1.1 No such user here"),
+        ("r7@example.org", "550 5.1.1 No such user here"),
+    ]
+    results = list(read_results(journal_path))
+    assert {e["email"] for e in results if e["status"] == "sent"} == set(received)
+    assert {e["email"] for e in results if e["status"] == "failed"} == {"r7@example.org", "r12@example.org"}
+    attempts = {e["email"]: e["attempts"] for e in results}
+    assert attempts["r3@example.org"] == 3 and attempts["r20@example.org"] == 3 and attempts["r0@example.org"] == 1
+    # The journal records the server's own answer, e.g. its queue ID.
+    assert all(e["reply"].startswith("250 2.0.0 Ok: queued as Q") for e in results if e["status"] == "sent")
+    # Every message on the server is the one the journal names by Message-ID.
+    ids = {email.message_from_bytes(m.data)["Message-ID"] for m in server.messages}
+    assert ids == {e["message_id"] for e in results if e["status"] == "sent"}
+
+
+def test_temporary_failures_become_deferred_after_the_retries(tmp_path: Path) -> None:
+    with SmtpServer(rules={"r1@example.org": Rule("451")}) as server:
+        transport, factory, opts = engine(tmp_path, server.port, retries=2)
+        summary = Sender(transport, factory, opts).run(people(3))
+    assert (summary.sent, summary.failed, summary.deferred) == (2, 0, 1)
+    [deferred] = summary.failures
+    assert (deferred.email, deferred.status, deferred.attempts) == ("r1@example.org", "deferred", 3)
+    assert deferred.reply == "451 4.7.1 Try again later"
+    assert server.rcpt_counts["r1@example.org"] == 3
+
+
+def test_retrying_stops_at_retry_max_seconds(tmp_path: Path) -> None:
+    with SmtpServer(rules={"r0@example.org": Rule("451")}) as server:
+        # The first backoff (about 5 s) would already pass the 1 s bound: no retry at all.
+        transport, factory, opts = engine(tmp_path, server.port, retries=10, backoff_base=5.0, retry_max_seconds=1.0)
+        summary = Sender(transport, factory, opts).run(people(1))
+    assert summary.deferred == 1 and summary.failures[0].attempts == 1
+
+
+def test_one_connection_is_reused_and_a_dropped_one_is_replaced(tmp_path: Path) -> None:
+    with SmtpServer(rules={"r5@example.org": Rule("drop", times=1)}) as server:
+        transport, factory, opts = engine(tmp_path, server.port)
+        summary = Sender(transport, factory, opts).run(people(10))
+    assert summary.sent == 10
+    peers = [m.peer for m in server.messages]
+    assert len(set(peers)) == 2  # one connection until the drop, one after
+
+
+def test_parallel_connections_share_the_work(tmp_path: Path) -> None:
+    with SmtpServer(delay=0.01) as server:
+        transport, factory, opts = engine(tmp_path, server.port, connections=4)
+        summary = Sender(transport, factory, opts).run(people(60))
+    assert summary.sent == 60
+    assert 1 < len({m.peer for m in server.messages}) <= 4
+    assert server.received_by() == {f"r{i}@example.org": 1 for i in range(60)}
+
+
+@pytest.mark.slow
+def test_two_thousand_messages_each_delivered_once(tmp_path: Path) -> None:
+    journal_path = tmp_path / "send-log.jsonl"
+    with SmtpServer() as server:
+        transport, factory, opts = engine(tmp_path, server.port, connections=4)
+        with Journal(journal_path) as journal:
+            summary = Sender(transport, factory, opts, journal=journal).run(people(2000))
+    assert summary.sent == 2000 and not summary.failures
+    assert server.received_by() == {f"r{i}@example.org": 1 for i in range(2000)}
+    assert len(list(read_results(journal_path))) == 2000
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    with SmtpServer() as server:
+        transport, factory, opts = engine(tmp_path, server.port)
+        journal = Journal(Path("/dev/full"))
+        journal.open()
+        try:
+            with pytest.raises(DeliveryError, match="disk is full; sending stopped"):
+                Sender(transport, factory, opts, journal=journal).run(people(50))
+        finally:
+            journal.close()
+    # Only the message whose result could not be recorded went out.
+    assert len(server.messages) == 1
+
+
+def test_nothing_listening_fails_before_anything_is_sent(tmp_path: Path) -> None:
+    with SmtpServer() as server:
+        port = server.port
+    transport, factory, opts = engine(tmp_path, port)
+    with pytest.raises(DeliveryError, match=r"cannot connect to 127\.0\.0\.1"):
+        Sender(transport, factory, opts).run(people(3))
+
+
+def test_the_maildir_transport_through_the_engine(tmp_path: Path) -> None:
+    import mailbox
+
+    settings = make_settings(tmp_path)
+    transport = make_transport(settings)
+    assert isinstance(transport, MaildirTransport)
+    summary = Sender(transport, MessageFactory(settings, make_rendered()), Options(connections=4, rate=0)).run(people(5))
+    assert summary.sent == 5
+    box = mailbox.Maildir(tmp_path / "outbox", factory=None, create=False)
+    assert sorted(m["To"] for m in box) == sorted(f"Reader {i} <r{i}@example.org>" for i in range(5))
+
+
+def test_dry_run_builds_without_sending(tmp_path: Path) -> None:
+    factory = MessageFactory(make_settings(tmp_path), make_rendered())
+    count, size = dry_run(factory, people(7))
+    assert count == 7 and size > 7 * 500
+
+
+def test_rate_limiter_gives_up_when_stopped() -> None:
+    limiter = RateLimiter(rate=0.001)  # one message per 1000 s
+    stop = threading.Event()
+    assert limiter.wait(stop) is True  # the first token is there at once
+    stop.set()
+    assert limiter.wait(stop) is False  # the next is far away: a stop ends the wait

@@ -1,0 +1,154 @@
+"""Subscriber lists as people really have them: spreadsheet exports, BOMs, junk rows."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cepletter.errors import SubscriberError
+from cepletter.recipient import Recipient
+from cepletter.subscribers import (
+    Invalid,
+    ListCounts,
+    SubscriberFile,
+    check_address,
+    detect_encoding,
+    read_suppressed,
+    recipients,
+)
+
+
+def rows(path: Path) -> list[Recipient | Invalid]:
+    return list(SubscriberFile(path).rows())
+
+
+def test_spreadsheet_export_windows_1252_semicolons(tmp_path: Path) -> None:
+    # What a spreadsheet on a European Windows machine writes: cp1252, ";", CRLF, a quoted field.
+    text = (
+        "E-mail;Name;Country\r\n"
+        "marie.dubois@example.org;Marie Dubois;France\r\n"
+        "eva.novak@example.org;Eva Novák;Czechia\r\n"
+        "not-an-address;Broken Row;Belgium\r\n"
+        ";No Address;Spain\r\n"
+        "MARIE.DUBOIS@example.org;Marie again;France\r\n"
+        '"jose@example.org";"Peña, José";España\r\n'
+        ";;\r\n"
+        "gone@example.org;Gone;Malta\r\n"
+    )
+    path = tmp_path / "subscribers.csv"
+    path.write_bytes(text.encode("cp1252"))
+    assert detect_encoding(path) == "cp1252"
+    counts = ListCounts()
+    invalid: list[Invalid] = []
+    got = list(recipients(path, {"gone@example.org"}, set(), counts, invalid))
+    assert [(r.email, r.name) for r in got] == [
+        ("marie.dubois@example.org", "Marie Dubois"),
+        ("eva.novak@example.org", "Eva Novák"),
+        ("jose@example.org", "Peña, José"),
+    ]
+    assert got[1].fields == {"E-mail": "eva.novak@example.org", "Name": "Eva Novák", "Country": "Czechia", "name": "Eva Novák"}
+    assert got[0].line == 2
+    assert [(i.line, i.value) for i in invalid] == [(4, "not-an-address"), (5, "")]
+    assert counts == ListCounts(rows=7, invalid=2, duplicates=1, suppressed=1, already_sent=0, to_send=3)
+
+
+def test_utf8_with_bom_and_header_spelling(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes("\ufeffEmail Address,First name,Last name\nzoe@example.org,Zoë,Ünal\n".encode())
+    assert detect_encoding(path) == "utf-8-sig"
+    [row] = rows(path)
+    assert isinstance(row, Recipient)
+    assert (row.email, row.name) == ("zoe@example.org", "Zoë Ünal")
+
+
+def test_domain_is_normalised_and_duplicates_found_case_insensitively(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("email\nAnna@Example.ORG\nanna@example.org\n anna@EXAMPLE.org \n", encoding="utf-8")
+    counts = ListCounts()
+    got = list(recipients(path, set(), set(), counts))
+    assert [r.email for r in got] == ["Anna@example.org"]
+    assert counts.duplicates == 2
+
+
+def test_already_sent_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("email\na@example.org\nb@example.org\n", encoding="utf-8")
+    counts = ListCounts()
+    got = list(recipients(path, set(), {"a@example.org"}, counts))
+    assert [r.email for r in got] == ["b@example.org"]
+    assert counts.already_sent == 1 and counts.to_send == 1
+
+
+def test_invalid_lines_are_counted_in_physical_lines(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text('email,note\na@example.org,"two\nlines"\n\nbad@,x\n', encoding="utf-8")
+    got = rows(path)
+    assert isinstance(got[1], Invalid) and got[1].line == 5
+
+
+def test_no_email_column_names_the_file_and_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("name,phone\nAnna,123\n", encoding="utf-8")
+    with pytest.raises(SubscriberError, match=r"s\.csv, line 1: no email column in the header row \(name, phone\)"):
+        rows(path)
+
+
+def test_missing_list_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SubscriberError, match="subscriber list not found"):
+        rows(tmp_path / "nope.csv")
+
+
+def test_suppression_list_with_or_without_header(tmp_path: Path) -> None:
+    with_header = tmp_path / "a.csv"
+    with_header.write_text("email,reason\nGone@Example.org,unsubscribed\nnot valid@x,bounced\n", encoding="utf-8")
+    assert read_suppressed(with_header) == {"gone@example.org", "not valid@x"}
+    bare = tmp_path / "b.csv"
+    bare.write_text("gone@example.org\nother@example.org\n", encoding="utf-8")
+    assert read_suppressed(bare) == {"gone@example.org", "other@example.org"}
+    assert read_suppressed(tmp_path / "absent.csv") == set()
+
+
+def test_empty_file_has_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("", encoding="utf-8")
+    assert rows(path) == []
+
+
+def test_streaming_does_not_read_ahead(tmp_path: Path) -> None:
+    # The generator hands out the first row before it has looked at the rest of a large file.
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("email\n")
+        for i in range(5_000):
+            fh.write(f"user{i}@example.org\n")
+    stream = recipients(path, set(), set(), counts := ListCounts())
+    first = next(stream)
+    assert first.email == "user0@example.org"
+    assert counts.rows == 1
+    assert sum(1 for _ in stream) == 4_999
+
+
+_ATOM = st.text(alphabet=string.ascii_letters + string.digits + "_+-", min_size=1, max_size=12)
+_LABEL = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,8}[A-Za-z0-9])?", fullmatch=True)
+_TLD = st.sampled_from(["org", "ORG", "eu", "test", "local", "invalid", "co", "museum", "xn--p1ai", "Be"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    local=st.lists(_ATOM, min_size=1, max_size=3).map(".".join),
+    labels=st.lists(_LABEL, min_size=1, max_size=3),
+    tld=_TLD,
+)
+def test_the_fast_path_agrees_with_email_validator(local: str, labels: list[str], tld: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    address = f"{local}@{'.'.join(labels)}.{tld}"
+    try:
+        expected: str | None = validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        expected = None
+    assert check_address(address)[0] == expected
