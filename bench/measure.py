@@ -144,9 +144,10 @@ def python_env(extra_path: Path | None = None) -> dict[str, str]:
 class Sink:
     """The counting SMTP sink (bench/sink.py) in its own process."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, engine: str = "aiosmtpd", python: str = sys.executable) -> None:
+        self.engine = engine
         self.proc = subprocess.Popen(
-            [python, str(BENCH / "sink.py"), "--port", "0"],
+            [python, str(BENCH / "sink.py"), "--port", "0", "--engine", engine],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -273,3 +273,20 @@ def test_a_broken_issue_file_stops_the_archive_with_its_name(settings: Settings,
     assert "issues/2025-12/issue.md" in result.stderr and "invalid YAML" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (settings.root / "archive").exists()
+
+
+@pytest.mark.browser
+def test_browser_opens_the_example_issue_archive(tmp_path: Path) -> None:
+    from cepletter.config import load_settings
+
+    repo = Path(__file__).resolve().parent.parent
+    example = repo / "issues" / "2025-12" / "issue.md"
+    assert example.is_file(), "the example issue issues/2025-12/issue.md is missing"
+    issue = load(example)
+    result = build_archive(load_settings(repo), tmp_path / "archive")
+    assert [i.id for i in result.issues][-1] == "2025-10" or "2025-12" in [i.id for i in result.issues]
+    index = Page(dump_dom((tmp_path / "archive" / "index.html").as_uri()))
+    assert issue.title in index.h2
+    page = dump_dom((tmp_path / "archive" / "2025-12" / "index.html").as_uri())
+    for item in issue.items:
+        assert item.title.replace("&", "&amp;") in page, item.title

@@ -216,3 +216,53 @@ def test_reload_script_goes_before_body_end() -> None:
     assert page.index("<script>") > page.index("<p>x</p>")
     assert page.endswith("</script></body></html>")
     assert 'var seen = "7"' in page
+
+
+def test_preview_serve_command_runs_until_interrupted(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from renderkit import REPO
+
+    make_issue(make_workspace(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cepletter", "-C", str(tmp_path), "preview", "--serve", "--port", "0"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if line.startswith("Serving "):
+                break
+        serving = lines[-1]
+        assert serving.startswith("Serving 2025-12 at http://127.0.0.1:"), "".join(lines)
+        url = serving.split(" at ", 1)[1].split(" ", 1)[0]
+        status, page = _get(url)
+        assert status == 200 and "Newsletter December 2025" in page
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert "Stopped." in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_preview_serve_on_a_busy_port_is_one_clear_error(tmp_path: Path, run) -> None:
+    import socket
+
+    make_issue(make_workspace(tmp_path))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("-C", str(tmp_path), "preview", "--serve", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"Error: cannot serve on 127.0.0.1 port {port}" in result.stderr
+    assert "--port 0" in result.stderr and "Traceback" not in result.stderr

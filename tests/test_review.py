@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Invoke
+from hypothesis import given
+from hypothesis import strategies as st
 from publishkit import make_issue, make_workspace
 
 from cepletter.config import Settings, load_settings
@@ -250,3 +252,9 @@ def test_approval_in_one_process_is_valid_in_another(settings: Settings) -> None
     # Rendering is deterministic: this process computes the same hash for the same content.
     signoff = find_signoff(settings, "2025-12", digest_of(settings))
     assert signoff is not None and signoff.who == "Anna Jansen"
+
+
+@given(st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)),
+       st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)))
+def test_different_content_never_shares_a_hash(one: tuple[str, str, str], two: tuple[str, str, str]) -> None:
+    assert (content_hash(*one) == content_hash(*two)) == (one == two)

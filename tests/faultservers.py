@@ -1,0 +1,182 @@
+"""SMTP servers that misbehave on purpose, for the fault-injection suite.
+
+Built on ``smtpservers.SmtpServer`` (same ``messages``, ``received_by()`` and
+``rcpt_counts``), with faults that a real relay shows under load:
+
+    FaultServer(p451=0.1)                   # 451 on a random 10% of RCPTs (seeded)
+    FaultServer(p_drop_data=0.05)           # 5% of transactions: connection closed during DATA
+    FaultServer(slow={"a@example.org": 1}, slow_seconds=3)   # DATA answered too late, once
+    FaultServer(close_after_greeting=lambda n: n in (2, 3))  # those connections close after the 220
+    FaultServer(data_size_limit=5000)       # 552 for a message larger than that
+    server.pause(); ...; server.resume()    # gone for a while, back on the same port
+
+A message counts as accepted (is in ``messages``) only when the server could
+still answer 250 for it: a transaction dropped or given up during DATA is not
+a copy, exactly as a real relay discards a message it never acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from smtpservers import Received, SmtpServer, _FreePortController, _Handler
+
+
+class _FaultHandler(_Handler):
+    owner: FaultServer
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.owner._draw(self.owner.p451):
+            with self.owner.lock:
+                self.owner.rcpt_counts[address.lower()] = self.owner.rcpt_counts.get(address.lower(), 0) + 1
+                self.owner.deferred_rcpts.append(address.lower())
+            return "451 4.3.2 System busy, try again later"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        owner = self.owner
+        if owner._draw(owner.p_drop_data):
+            with owner.lock:
+                owner.dropped_transactions += 1
+            assert server.transport is not None
+            server.transport.abort()  # gone mid-DATA: no reply, nothing accepted
+            return "421 4.3.0 Closing connection"
+        if owner._slow_now(envelope):
+            # aiosmtpd cancels this coroutine when the client hangs up, so a
+            # message the client gave up on is never recorded as accepted.
+            await asyncio.sleep(owner.slow_seconds)
+        if server.transport is None or server.transport.is_closing():
+            return "421 4.3.0 Closing connection"
+        data = envelope.original_content or b""
+        with owner.lock:
+            owner.messages.append(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data, tuple(session.peer)))
+            number = len(owner.messages)
+        return f"250 2.0.0 Ok: queued as Q{number}"
+
+
+class _FaultSMTP(SMTP):
+    owner: FaultServer
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        with self.owner.lock:
+            self.owner.connections += 1
+            self.number = self.owner.connections
+            self.owner.live.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        with self.owner.lock:
+            self.owner.live.discard(self)
+        super().connection_lost(error)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if self.owner.close_after_greeting(self.number):
+            with self.owner.lock:
+                self.owner.closed_after_greeting += 1
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super().smtp_EHLO(hostname)
+
+
+class _FaultController(_FreePortController):
+    def __init__(self, owner: FaultServer, handler: Any, **kwargs: Any) -> None:
+        self.owner = owner
+        super().__init__(handler, **kwargs)
+
+    def factory(self) -> SMTP:
+        smtp = _FaultSMTP(self.handler, **self.SMTP_kwargs)
+        smtp.owner = self.owner
+        return smtp
+
+
+class FaultServer(SmtpServer):
+    """A plain SMTP server on 127.0.0.1 with injected faults (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        p451: float = 0.0,
+        p_drop_data: float = 0.0,
+        slow: dict[str, int] | None = None,
+        slow_seconds: float = 0.0,
+        close_after_greeting: Callable[[int], bool] = lambda n: False,
+        data_size_limit: int | None = None,
+        seed: int = 6,
+        port: int = 0,
+    ) -> None:
+        super().__init__()
+        self.p451 = p451
+        self.p_drop_data = p_drop_data
+        self.slow = {k.lower(): v for k, v in (slow or {}).items()}  # address -> times (0: always)
+        self.slow_seconds = slow_seconds
+        self.slow_seen: dict[str, int] = {}
+        self.close_after_greeting = close_after_greeting
+        self.rng = random.Random(seed)
+        self.connections = 0
+        self.closed_after_greeting = 0
+        self.dropped_transactions = 0
+        self.deferred_rcpts: list[str] = []
+        self.live: set[_FaultSMTP] = set()
+        self._kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "ready_timeout": 10.0, "decode_data": False}
+        if data_size_limit is not None:
+            self._kwargs["data_size_limit"] = data_size_limit
+        self.handler = _FaultHandler(self)
+        self.controller = _FaultController(self, self.handler, port=port, **self._kwargs)
+        self.running = False
+
+    def _draw(self, probability: float) -> bool:
+        if probability <= 0:
+            return False
+        with self.lock:
+            return self.rng.random() < probability
+
+    def _slow_now(self, envelope: Envelope) -> bool:
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                key = rcpt.lower()
+                if key in self.slow:
+                    seen = self.slow_seen.get(key, 0)
+                    self.slow_seen[key] = seen + 1
+                    times = self.slow[key]
+                    return times == 0 or seen < times
+        return False
+
+    def start(self) -> FaultServer:
+        self.controller.start()
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            self.controller.stop()
+
+    def pause(self) -> None:
+        """Disappear: drop every open connection and stop listening."""
+        port = self.port
+        loop = self.controller.loop
+        done = threading.Event()
+
+        def hang_up() -> None:
+            for smtp in list(self.live):
+                if smtp.transport is not None:
+                    smtp.transport.abort()
+            done.set()
+
+        loop.call_soon_threadsafe(hang_up)
+        done.wait(5)
+        self.stop()
+        self._paused_port = port
+
+    def resume(self) -> None:
+        """Come back on the same port, keeping what was received so far."""
+        self.controller = _FaultController(self, self.handler, port=self._paused_port, **self._kwargs)
+        self.start()
