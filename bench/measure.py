@@ -8,6 +8,7 @@ a slow moment of the machine affects both sides of a ratio alike.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -73,6 +74,12 @@ with open(out, "w") as fh:
 """
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def run_timed(
     cmd: Sequence[str],
     *,
@@ -101,9 +108,11 @@ def run_timed(
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
                 raise BenchError(f"{' '.join(cmd)} did not finish within {timeout:.0f} s") from None
+            except BaseException:  # Ctrl-C or SIGTERM: leave nothing running behind
+                _kill_group(proc)
+                raise
         if not result.exists():
             raise BenchError(f"could not start {' '.join(cmd)}: {err_path.read_text('utf-8', 'replace')[-500:]}")
         data = json.loads(result.read_text(encoding="utf-8"))

@@ -67,7 +67,15 @@ def _verdict(t: Target, bold: bool = True) -> str:
     return "**FAIL**" if bold else "FAIL"
 
 
-def machine(peers: Peers) -> list[str]:
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
+
+
+def machine(peers: Peers, load_before: str) -> list[str]:
     import cepletter
 
     versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
@@ -77,6 +85,8 @@ def machine(peers: Peers) -> list[str]:
         f"- Python {platform.python_version()} ({sys.implementation.name}); cepletter {cepletter.__version__}",
         f"- Packages: {versions}",
         f"- Peers ({peers.where}): {peer_versions}",
+        f"- Load average (1 / 5 / 15 min) before the run: {load_before}; after: {load_average()} "
+        f"(on a machine busy with other work, absolute figures drop and spreads widen; ratios hold better)",
     ]
 
 
@@ -94,7 +104,9 @@ def target_rows(sections: list[Section]) -> list[str]:
     return rows
 
 
-def render(sections: list[Section], peers: Peers, scale: str, rounds: int, seconds: float, command: str) -> str:
+def render(
+    sections: list[Section], peers: Peers, scale: str, rounds: int, seconds: float, command: str, load_before: str
+) -> str:
     lines = [
         "# cepletter benchmark results",
         "",
@@ -108,7 +120,7 @@ def render(sections: list[Section], peers: Peers, scale: str, rounds: int, secon
         "",
         "## Machine",
         "",
-        *machine(peers),
+        *machine(peers, load_before),
         "",
         "## Targets",
         "",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -64,12 +65,15 @@ def log(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Stopped with SIGTERM: unwind like Ctrl-C, so that the sinks and servers are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     scale = SCALES[args.scale]
     if args.rounds is not None:
         from dataclasses import replace
 
         scale = replace(scale, rounds=args.rounds)
     started = time.perf_counter()
+    load_before = report.load_average()
     args.work.mkdir(parents=True, exist_ok=True)
     log("peers: " + ("this interpreter" if args.current_peers else "bench/.venv (made on first use)"))
     peers = peer_env.ensure(use_current=args.current_peers)
@@ -103,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.close()
     seconds = time.perf_counter() - started
     command = "python bench/run.py" + (f" --{args.scale}" if args.scale != "full" else "")
-    text = report.render(sections, peers, scale.name, scale.rounds, seconds, command)
+    text = report.render(sections, peers, scale.name, scale.rounds, seconds, command, load_before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

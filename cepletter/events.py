@@ -69,10 +69,14 @@ def read_calendar_bytes(
 ) -> bytes:
     """The raw bytes of a calendar source: a local file, or an http(s) URL via the fetcher."""
     if source.url is not None:
+        url = source.url
+        if url.lower().startswith("webcal://"):
+            # Calendar apps hand out subscription links as webcal://; it is plain HTTPS.
+            url = "https://" + url[len("webcal://"):]
         try:
-            return _fetch_calendar(settings, source.url)
+            return _fetch_calendar(settings, url)
         except SourceError as exc:
-            stale = _cached_copy(settings, source.url)
+            stale = _cached_copy(settings, url)
             if stale is None:
                 raise SourceError(f"source {source.name!r}: {exc.message}", exc.hint) from None
             # Like a feed that is down: the last copy is better than no events at all.

@@ -38,6 +38,8 @@ TEST_PREFIX = "[TEST] "
 # Line breaks and other control characters in a header value could start a new
 # header; they become spaces.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+_FOLD = 76
+_LONG_WORD = re.compile(r"\S{%d,}" % _FOLD)
 
 
 def one_line(value: str) -> str:
@@ -52,7 +54,9 @@ def _is_ascii(value: str) -> bool:
 def encode_header(name: str, value: str) -> str:
     """``Name: value`` folded, RFC 2047-encoded when the value is not ASCII (no line end)."""
     value = one_line(value)
-    charset = "us-ascii" if _is_ascii(value) else "utf-8"
+    # A word too long to fold would make a line past SMTP's 998-character limit
+    # (servers answer "500 Line too long"); encoded words can be split anywhere.
+    charset = "us-ascii" if _is_ascii(value) and not _LONG_WORD.search(value) else "utf-8"
     encoded = Header(value, charset, header_name=name).encode(linesep="\n")
     return f"{name}: {encoded}"
 
@@ -62,7 +66,8 @@ def _phrase(name: str) -> str:
     name = one_line(name)
     if not name:
         return ""
-    if not _is_ascii(name):
+    if not _is_ascii(name) or len(name) > _FOLD:
+        # Encoded words fold into short lines; a long plain phrase would not fold at all.
         return Header(name, "utf-8").encode(linesep="\n")
     if re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+", name):
         return name

@@ -182,7 +182,8 @@ def raw_escape(value: str) -> str:
     """Inside comments, <style> and <script> the parser keeps Jinja's escaping as is."""
     from markupsafe import escape
 
-    return str(escape(value))
+    # The parser still folds line ends and replaces NUL there, as everywhere.
+    return str(escape(value)).replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -284,9 +285,9 @@ def test_browser_opens_the_example_issue_archive(tmp_path: Path) -> None:
     assert example.is_file(), "the example issue issues/2025-12/issue.md is missing"
     issue = load(example)
     result = build_archive(load_settings(repo), tmp_path / "archive")
-    assert [i.id for i in result.issues][-1] == "2025-10" or "2025-12" in [i.id for i in result.issues]
+    assert "2025-12" in [i.id for i in result.issues]
     index = Page(dump_dom((tmp_path / "archive" / "index.html").as_uri()))
     assert issue.title in index.h2
     page = dump_dom((tmp_path / "archive" / "2025-12" / "index.html").as_uri())
     for item in issue.items:
-        assert item.title.replace("&", "&amp;") in page, item.title
+        assert html.escape(item.title, quote=False) in page, item.title

@@ -144,6 +144,7 @@ def test_mailmerge_template_sends_the_newsletter_html_unchanged(tmp_path: Path) 
     assert "ratelimit = 0" in files["config"].read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_every_benchmark_runs_at_tiny_sizes(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
@@ -154,6 +155,7 @@ def test_every_benchmark_runs_at_tiny_sizes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = out.read_text(encoding="utf-8")
     assert "Not measured" not in report
+    assert "## Send throughput, 1 connection, minimal sink" in report
     for title in ("Send throughput, 1 connection", "Send throughput, 4 connections", "Personalisation",
                   "Memory: peak RSS", "Start-up", "Feeds:", "Render: `preview`"):
         assert f"## {title}" in report

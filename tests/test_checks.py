@@ -194,3 +194,28 @@ def test_check_clients_prints_the_support_report(tmp_path: Path, run) -> None:
     result = run("-C", str(tmp_path), "check", "--clients")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Gmail" in result.stdout and "Outlook" in result.stdout
+
+
+NO_UNSUBSCRIBE = """\
+[newsletter]
+name = "CEP Newsletter"
+from = "CEP <newsletter@example.org>"
+"""
+
+
+def test_config_without_unsubscribe_fails_the_check(tmp_path: Path, run) -> None:
+    make_issue(make_workspace(tmp_path, NO_UNSUBSCRIBE))
+    result = run("-C", str(tmp_path), "check")
+    assert result.exit_code == 1
+    assert "error: the email has no unsubscribe link" in result.stdout
+    assert "Set unsubscribe_url (or unsubscribe_mailto) in cepletter.toml" in result.stdout
+
+
+def test_unsubscribe_by_mail_is_enough(tmp_path: Path, run) -> None:
+    config = NO_UNSUBSCRIBE + 'unsubscribe_mailto = "leave@example.org"\n'
+    make_issue(make_workspace(tmp_path, config))
+    result = run("-C", str(tmp_path), "check")
+    assert result.exit_code == 0, result.stdout
+    assert "0 errors, 0 warnings" in result.stderr
+    html = (tmp_path / "issues/2025-12/build/newsletter.html")
+    assert not html.exists()  # check does not write build files

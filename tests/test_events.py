@@ -388,3 +388,10 @@ def test_remote_calendar_that_is_down_uses_the_last_copy_with_a_warning(tmp_path
     fresh = workspace(tmp_path / "other", f'[[sources]]\nname = "agenda"\nurl = "{url}"\n')
     with pytest.raises(SourceError, match=r"^source 'agenda': http://127\.0\.0\.1"):
         upcoming_events(fresh, date(2025, 12, 18))
+
+
+def test_webcal_links_are_fetched_over_https(tmp_path: Path) -> None:
+    # Nothing listens on port 9 of this machine: the error shows the address that was tried.
+    settings = workspace(tmp_path, '[[sources]]\nname = "agenda"\nurl = "webcal://127.0.0.1:9/cal.ics"\n')
+    with pytest.raises(SourceError, match=r"^source 'agenda': https://127\.0\.0\.1:9/cal\.ics: "):
+        upcoming_events(settings, date(2025, 12, 18))

@@ -136,8 +136,9 @@ def test_a_server_that_always_closes_after_the_greeting_stops_the_send_at_once(
 
 def test_connections_closed_after_the_greeting_are_replaced(tmp_path: Path, run: Invoke) -> None:
     emails = addresses(30)
-    # The first connection works; the next two hang up after their greeting.
-    with FaultServer(close_after_greeting=lambda n: n in (2, 3)) as server:
+    # Connection 1 is the server's own start-up probe; the send's first connection (2)
+    # works, the next two hang up after their greeting.
+    with FaultServer(close_after_greeting=lambda n: n in (3, 4)) as server:
         ws = workspace(tmp_path, server.port, emails)
         code, out, err = send(run, ws)
     assert code == 0, err

@@ -204,8 +204,9 @@ def test_media_rules_stay_in_a_style_block(settings: Settings) -> None:
     html, _ = render_issue(settings, make_issue(settings)).web()
     root = lxml_html.document_fromstring(html)
     styles = root.xpath("//style")
-    assert len(styles) == 1
-    block = styles[0].text
+    assert len(styles) == 2  # dark mode apart, so a client rejecting it keeps the rest
+    block = styles[0].text + styles[1].text
+    assert "prefers-color-scheme" not in styles[0].text
     assert "@media screen and (max-width: 599px)" in block
     assert "@media (prefers-color-scheme: dark)" in block
     assert ":root {color-scheme:light dark" in block
@@ -316,7 +317,7 @@ def test_text_version_is_written_for_reading(settings: Settings) -> None:
 
 def test_packaged_theme_is_found() -> None:
     folder = packaged_templates_dir()
-    for name in ("base.html.j2", "newsletter.html.j2", "newsletter.txt.j2", "style.css"):
+    for name in ("base.html.j2", "newsletter.html.j2", "newsletter.txt.j2", "style.css", "dark.css"):
         assert (folder / name).is_file()
 
 
@@ -432,3 +433,45 @@ def test_inliner_stays_quiet_and_offline(settings: Settings, capfd: pytest.Captu
     assert not [r for r in caplog.records if r.levelno >= 30]
     assert requests == []
     assert "Newsletter December 2025" in html and "@import" not in html
+
+
+@pytest.mark.parametrize("name", [*NAMES, "a\rb", "n\x00ul", "c\x7fd\x0ce", "a\u2028b", "\ufeffbom"])
+def test_values_in_title_comment_and_script_match_a_full_render(tmp_path: Path, name: str) -> None:
+    settings = make_workspace(tmp_path)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    base = (packaged_templates_dir() / "base.html.j2").read_text(encoding="utf-8")
+    base = base.replace("{% block title %}{{ issue.subject }}{% endblock %}",
+                        "{% block title %}{{ issue.subject }} for {{ recipient.name }}{% endblock %}")
+    base = base.replace("</head>", '<!-- for {{ recipient.name }} -->\n'
+                                   '<script>var n = "{{ recipient.name }}";</script>\n</head>')
+    (templates / "base.html.j2").write_text(base, encoding="utf-8")
+    issue = make_issue(settings)
+    rendered = render_issue(settings, issue)
+    person = recipient(name)
+    assert rendered.fill(person) == render_full(settings, issue, base_values(settings, person))
+
+
+def test_fill_matches_a_full_render_for_any_text(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hyp_settings
+    from hypothesis import strategies as st
+
+    settings = make_workspace(tmp_path)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "_header.html.j2").write_text(
+        '<tr><td><p title="{{ recipient.name }}">Dear {{ recipient.name | fallback("reader") }}, '
+        "{{ recipient.org }}</p></td></tr>\n",
+        encoding="utf-8",
+    )
+    issue = make_issue(settings)
+    rendered = render_issue(settings, issue)
+
+    @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(name=st.text(max_size=30), org=st.text(max_size=20))
+    def check(name: str, org: str) -> None:
+        person = recipient(name, org=org)
+        assert rendered.fill(person) == render_full(settings, issue, base_values(settings, person))
+
+    check()

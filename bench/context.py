@@ -1,0 +1,72 @@
+"""What every benchmark gets: the sizes of this run, the work folder, the peers, the sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import workspace as ws
+from bench.measure import Sink, python_env, run_timed
+from bench.peers import Peers
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    rounds: int
+    send: int  # recipients for the send benchmarks
+    memory: tuple[int, int]  # small and large list for the memory benchmark
+    feed_items: int
+    startup_runs: int  # interleaved runs per round
+    personalise: int  # recipients per personalisation run
+    render_runs: int  # warm renders after the first, per round
+    issue_items: int | None = None  # items in the send issue; None: as many as make ~40 KB of HTML
+
+
+SCALES = {
+    "full": Scale("full", 3, 2_000, (1_000, 100_000), 2_000, 10, 20_000, 5),
+    "quick": Scale("quick", 3, 500, (1_000, 20_000), 500, 5, 5_000, 3),
+    # Tiny sizes, one round: proves that every benchmark still runs; measures nothing.
+    "smoke": Scale("smoke", 1, 12, (10, 40), 15, 1, 50, 1, issue_items=3),
+}
+
+
+@dataclass
+class Context:
+    scale: Scale
+    work: Path
+    peers: Peers
+    _newsletter: ws.Newsletter | None = None
+    _sinks: dict[str, Sink] = field(default_factory=dict)
+    send_flags: list[str] | None = None
+    bare_message: Path | None = None
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return python_env()
+
+    def newsletter(self) -> ws.Newsletter:
+        if self._newsletter is None:
+            self.log("  preparing the newsletter workspace (draft + preview)")
+            self._newsletter = ws.newsletter(self.work, self.scale.send, self.scale.issue_items)
+        return self._newsletter
+
+    def sink(self, engine: str = "aiosmtpd") -> Sink:
+        if engine not in self._sinks:
+            self._sinks[engine] = Sink(engine)
+        return self._sinks[engine]
+
+    def close(self) -> None:
+        for sink in self._sinks.values():
+            sink.close()
+        self._sinks.clear()
+
+
+def send_flags(ctx: Context, root: Path) -> list[str]:
+    """`send` flags for an unattended run to the list; --unreviewed when the command has it."""
+    if ctx.send_flags is None:
+        help_text = run_timed(ws.cepletter("-C", str(root), "send", "--help"), env=ctx.env).stdout
+        ctx.send_flags = ["--yes", *(["--unreviewed"] if "--unreviewed" in help_text else [])]
+    return ctx.send_flags
