@@ -61,7 +61,7 @@ def _target_goal(t: Target) -> str:
 
 def _verdict(t: Target, bold: bool = True) -> str:
     if t.informational:
-        return f"({'meets' if t.passed else 'below'} goal; {t.note})"
+        return f"for reference: {t.note}"
     if t.passed:
         return "PASS"
     return "**FAIL**" if bold else "FAIL"
@@ -90,18 +90,24 @@ def machine(peers: Peers, load_before: str) -> list[str]:
     ]
 
 
-def target_rows(sections: list[Section]) -> list[str]:
-    rows = ["| target | measured, median [min–max] | goal | result |", "|---|---:|---:|---|"]
+def target_rows(sections: list[Section], informational: bool = False) -> list[str]:
+    """The targets (or, with ``informational``, the comparisons that explain them)."""
+    head = "| comparison | measured, median [min–max] | for reference | note |" if informational else \
+        "| target | measured, median [min–max] | goal | result |"
+    rows = [head, "|---|---:|---:|---|"]
     for section in sections:
-        if section.error:
+        if section.error and not informational:
             rows.append(f"| {section.title} | not measured | | **ERROR** |")
             continue
         for t in section.targets:
+            if t.informational != informational:
+                continue
             if not t.samples:
                 rows.append(f"| {t.name} | no samples | {_target_goal(t)} | **ERROR** |")
                 continue
-            rows.append(f"| {t.name} | {_target_value(t)} | {_target_goal(t)} | {_verdict(t)} |")
-    return rows
+            verdict = t.note if informational else _verdict(t)
+            rows.append(f"| {t.name} | {_target_value(t)} | {_target_goal(t)} | {verdict} |")
+    return rows if len(rows) > 2 else []
 
 
 def render(
@@ -127,6 +133,9 @@ def render(
         *target_rows(sections),
         "",
     ]
+    context = target_rows(sections, informational=True)
+    if context:
+        lines += ["Comparisons that explain the targets (no goal of their own):", "", *context, ""]
     if scale != "full":
         lines += [f"*Scale `{scale}` uses smaller inputs than the targets are set for; run "
                   "`python bench/run.py` for the figures to quote.*", ""]

@@ -67,7 +67,7 @@ def _window_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--feed", "feeds", multiple=True, metavar="URL_OR_PATH",
                      help="Read this feed instead of the configured sources (repeatable)."),
         click.option("--all-items", is_flag=True,
-                     help="Also list items already used in earlier issues, and ignore their dates."),
+                     help="Also items used in earlier issues or older than the last one."),
     ]
     for option in reversed(options):
         func = option(func)

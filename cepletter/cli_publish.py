@@ -74,14 +74,17 @@ def approve(env: Env, issue_id: str | None, by: str) -> None:
     from cepletter.console import info
     from cepletter.issue import resolve
     from cepletter.render import render_issue
-    from cepletter.review import content_hash, record_approval, review_path
+    from cepletter.review import content_hash, find_signoff, record_approval, review_path
 
     settings = env.settings
     issue = resolve(settings.issues_dir, issue_id)
     rendered = render_issue(settings, issue)
     digest = content_hash(rendered.subject, *rendered.web())
+    earlier = find_signoff(settings, issue.id, digest)
     record_approval(settings, issue.id, digest, by, subject=rendered.subject)
     name = " ".join(by.split())
+    if earlier is not None:
+        info(f"This content was already {earlier.describe()}; recorded again.")
     info(f"Approved issue {issue.id} by {name}: {rendered.subject!r} (content {digest[:12]}).")
     info(f"  Recorded in {_shown(review_path(settings, issue.id), settings.root)}. "
          "Sending this content to the list is now allowed; any edit needs a new approval.")

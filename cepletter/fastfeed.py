@@ -71,7 +71,8 @@ def parse(data: bytes) -> RawFeed | None:
             return _rss(root)
         if root.tag == f"{ATOM}feed":
             return _atom(root)
-    except Unusual:
+    except (Unusual, RecursionError):
+        # RecursionError: markup nested thousands deep; feedparser reads it without recursing.
         return None
     return None
 

@@ -102,8 +102,13 @@ _INTRINSIC = re.compile(r"\b(fit-content|min-content|max-content)\b", re.I)
 def scan(html: str, known: Iterable[str]) -> Features:
     """The features ``html`` uses; ``known`` are the slugs the support table has."""
     scanner = _Scanner(frozenset(known))
-    scanner.feed(html)
-    scanner.close()
+    try:
+        scanner.feed(html)
+        scanner.close()
+    except AssertionError:
+        # The standard parser gives up on some malformed declarations ("<![0"):
+        # report what was seen up to there rather than fail the whole check.
+        pass
     return scanner.features
 
 

@@ -39,7 +39,7 @@ TEST_PREFIX = "[TEST] "
 # header; they become spaces.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 _FOLD = 76
-_LONG_WORD = re.compile(r"\S{%d,}" % _FOLD)
+_LONG_WORD = re.compile(rf"\S{{{_FOLD},}}")
 
 
 def one_line(value: str) -> str:

@@ -131,11 +131,44 @@ def _absolutize(cleaned: str, base: str | None) -> str:
     return _CLEAN_IMG.sub(lambda m: m.group(0) if ' src="' in m.group(0) else "", out)
 
 
+# The HTML parser under nh3 takes time quadratic in the nesting depth (100,000
+# nested <div>s take minutes); real posts nest a few levels. Tags deeper than
+# this are dropped before cleaning, their text kept.
+MAX_DEPTH = 100
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*>")
+_NOT_NESTING = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "tr", "td", "th",
+})
+
+
+def limit_depth(raw: str, limit: int = MAX_DEPTH) -> str:
+    """``raw`` without the tags nested deeper than ``limit`` (an approximation that nh3 then cleans)."""
+    if raw.count("<") <= limit:
+        return raw
+    depth = 0
+    out: list[str] = []
+    last = 0
+    for match in _TAG_TOKEN.finditer(raw):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _NOT_NESTING or match.group(0).endswith("/>"):
+            continue
+        drop = depth >= limit if not closing else depth > limit
+        depth = max(depth - 1, 0) if closing else depth + 1
+        if drop:
+            out.append(raw[last:match.start()])
+            last = match.end()
+    if not out:
+        return raw
+    out.append(raw[last:])
+    return "".join(out)
+
+
 def sanitize_html(raw: str | None, base: str | None = None) -> str:
     """Untrusted HTML → allow-listed HTML with absolute http(s)/mailto links."""
     if not raw:
         return ""
-    return _absolutize(_CLEANER.clean(_drop_non_content_images(raw)), base).strip()
+    return _absolutize(_CLEANER.clean(_drop_non_content_images(limit_depth(raw))), base).strip()
 
 
 def text_of(clean: str) -> str:
@@ -148,16 +181,21 @@ def text_of(clean: str) -> str:
     return _NEWLINES.sub("\n", text).strip()
 
 
+# Bidi embeddings, overrides and isolates: in a title they can make text read
+# backwards ("Invoice \u202efdp.exe") on a terminal, in the issue file and in the email.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def plain_text(raw: str | None) -> str:
-    """Text of a short untrusted field (a title): tags removed, entities decoded, one line."""
+    """Text of a short untrusted field (a title): tags and bidi controls removed, entities decoded, one line."""
     if not raw:
         return ""
     if "<" in raw:
-        raw = _CLEANER.clean(raw)
+        raw = _CLEANER.clean(limit_depth(raw))
         raw = htmllib.unescape(_TAG.sub("", raw))
     elif "&" in raw:
         raw = htmllib.unescape(raw)
-    return " ".join(raw.split())
+    return " ".join(_BIDI_CONTROLS.sub("", raw).split())
 
 
 def shorten(text: str, limit: int) -> str:

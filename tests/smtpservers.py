@@ -2,7 +2,9 @@
 
     with SmtpServer() as server:                       # plain SMTP, records every message
         ... send to server.host, server.port ...
-        server.messages                                # [Received(sender, recipients, data)]
+        server.messages        # [Received(sender, recipients, data, peer)], in arrival order
+        server.received_by()   # {recipient: number of messages}: "exactly once" checks
+        server.rcpt_counts     # {recipient: RCPT attempts}, refused ones included
 
 Fault injection, per recipient address (lower case):
 
@@ -30,7 +32,7 @@ import ipaddress
 import ssl
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,13 +215,6 @@ class SmtpServer:
 
 
 # ---------------------------------------------------------------- certificates
-
-
-@dataclass
-class _Made:
-    key: Any
-    cert: Any
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _key() -> Any:

@@ -207,7 +207,7 @@ def test_fallbacks_and_text_only_elements_are_judged_in_context() -> None:
     assert "HTML5 semantics (1×, e.g. <nav>) is not supported in Outlook Windows." in report
 
 
-@pytest.mark.parametrize("html", ["", "<p>plain</p>", "<style>@media {", "<div style='color:'>"])
+@pytest.mark.parametrize("html", ["", "<p>plain</p>", "<style>@media {", "<div style='color:'>", "<![0"])
 def test_odd_html_does_not_break_the_report(html: str) -> None:
     report, clean = client_report(html)
     assert report.endswith("\n")

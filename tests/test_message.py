@@ -181,3 +181,14 @@ def test_any_name_round_trips_through_the_body(tmp_path_factory: pytest.TempPath
         "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Id", "List-Unsubscribe",
         "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
     }
+
+
+def test_long_words_in_subject_and_name_still_fold(tmp_path: Path) -> None:
+    word = "https://example.org/" + "x" * 1200
+    factory = MessageFactory(make_settings(tmp_path), make_rendered(subject=f"See {word}"))
+    data = factory.build(Recipient("a@example.org", "N" * 1200)).data
+    head = data.split(b"\n\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\n")) <= 998
+    message = parse(data)
+    assert message["Subject"] == f"See {word}"
+    assert message["To"].addresses[0].display_name == "N" * 1200

@@ -135,6 +135,10 @@ def test_cli_approve_records_and_says_what_was_approved(settings: Settings, run:
     assert result.stdout == ""
     signoff = find_signoff(settings, "2025-12", digest)
     assert signoff is not None and signoff.who == "Anna Jansen"
+    again = run("-C", str(settings.root), "approve", "2025-12", "--by", "Piet de Vries")
+    assert again.exit_code == 0
+    assert "This content was already approved by Anna Jansen on " in again.stderr
+    assert "Approved issue 2025-12 by Piet de Vries" in again.stderr
 
 
 def test_cli_approve_needs_a_name(settings: Settings, run: Invoke) -> None:

@@ -261,3 +261,58 @@ def test_ctrl_c_lets_in_flight_messages_finish_and_exits_130(tmp_path: Path, run
         resumed = run("-C", str(ws), "send", "--yes", "--unreviewed")
         assert resumed.exit_code == 0
     assert server.received_by() == {f"reader{i}@example.org": 1 for i in range(n)}
+
+
+# ---------------------------------------------------------------- on a terminal
+
+
+def run_on_terminal(ws: Path, answer: bytes) -> tuple[int, str]:
+    """Run `send` with a pseudo-terminal as stdin/stdout/stderr, answer the question, return (exit, screen)."""
+    import pty
+    import select
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", "COLUMNS": "100"}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cepletter", "-C", str(ws), "send"],
+        stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True,
+    )
+    os.close(follower)
+    screen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closes when the process ends
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if not answered and b"recipients now?" in screen:
+            os.write(leader, answer)
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    os.close(leader)
+    return process.wait(timeout=30), screen.decode("utf-8", "replace")
+
+
+def test_on_a_terminal_it_asks_and_yes_sends(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    code, screen = run_on_terminal(ws, b"y\n")
+    assert code == 0, screen
+    assert "Send to 3 recipients now? [y/N]" in screen
+    assert "delivered" in screen
+    assert len(outbox(ws)) == 3
+
+
+def test_on_a_terminal_no_sends_nothing(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    code, screen = run_on_terminal(ws, b"n\n")
+    assert code == 1
+    assert "Nothing sent." in screen
+    assert not (ws / "outbox").exists()
+    assert not (ws / JOURNAL).exists()
