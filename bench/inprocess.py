@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,17 @@ def cmd_personalise(workspace: Path, issue_id: str, count: int, runs: int) -> di
         for person in people:
             size += len(factory.build(person).data)
         rates.append(count / (time.perf_counter() - start))
+    # Diagnostic: the same recipients with plain ASCII names (no RFC 2047 encoding of the To name).
+    plain = [replace(person, name="Anna Janssens") for person in people]
+    factory = MessageFactory(settings, rendered)
+    start = time.perf_counter()
+    for person in plain:
+        factory.build(person)
+    ascii_rate = count / (time.perf_counter() - start)
     return {
         "rates": rates,
+        "ascii_rate": ascii_rate,
+        "non_ascii_names": sum(not person.name.isascii() for person in people) / count,
         "render_seconds": render_seconds,
         "message_bytes": size / (count * runs),
     }
