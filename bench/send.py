@@ -86,6 +86,11 @@ def _send(ctx: Context, connections: int, engine: str = "aiosmtpd") -> Section:
             section.notes.append("mailmerge is not installed in the peer environment: its rows are missing.")
         elif raw:
             contenders.update(_mailmerge(ctx, news, subscribers, sink.port, mm_name, None))
+            section.notes.append(
+                "The minimal sink (`bench/sink.py --engine raw`) accepts each message with almost no work, "
+                "so these rates show what each sender itself can do; against aiosmtpd (the sections above) "
+                "the sink's own CPU, taken from the same cores, caps every sender."
+            )
         else:
             contenders.update(_mailmerge(ctx, news, subscribers, sink.port, mm_name, mm_multi_name))
             section.notes.append(

@@ -276,6 +276,7 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
     nl["from_"] = nl.pop("from")
     newsletter = NewsletterSettings(**nl, utm=utm)
     _check_timezone(c, newsletter.timezone)
+    _check_urls(c, newsletter)
 
     raw_sources = data.get("sources", [])
     if not isinstance(raw_sources, list):
@@ -305,7 +306,14 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
                           "Add an [smtp] table with host, port and security.")
     if smtp is not None and not 0 < smtp.port < 65536:
         raise c.fail("smtp", "port", f"{smtp.port} is not a port number", "Use 587 (starttls), 465 (ssl) or 25.")
+    if smtp is not None and smtp.timeout <= 0:
+        raise c.fail("smtp", "timeout", "must be more than 0 seconds", "Use for example timeout = 60.")
     fetch = FetchSettings(**c.check("fetch", data.get("fetch", {}), _FETCH))
+    for key in ("timeout", "max_bytes", "max_items"):
+        if getattr(fetch, key) <= 0:
+            raise c.fail("fetch", key, "must be more than 0", "Remove it to use the default.")
+    if fetch.max_redirects < 0:
+        raise c.fail("fetch", "max_redirects", "must not be negative", "Use 0 or more, e.g. 5.")
     return Settings(root=root, newsletter=newsletter, sources=tuple(sources), delivery=delivery, smtp=smtp, fetch=fetch)
 
 
@@ -317,3 +325,24 @@ def _check_timezone(c: _Checker, name: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise c.fail("newsletter", "timezone", f"unknown time zone {name!r}",
                      'Use a name such as "Europe/Brussels".') from None
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _check_urls(c: _Checker, nl: NewsletterSettings) -> None:
+    """A mistyped link here would be wrong in every message sent, so it is an error now."""
+    from urllib.parse import urlsplit
+
+    for key, value, schemes in (("web_url", nl.web_url, ("http", "https")),
+                                ("unsubscribe_url", nl.unsubscribe_url, ("http", "https", "mailto"))):
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in schemes or (parts.scheme.lower() != "mailto" and not parts.netloc):
+            raise c.fail("newsletter", key, f"{value!r} is not a full {' or '.join(schemes)} address",
+                         'Write it like "https://example.org/...".')
+    for name in _PLACEHOLDER.findall(nl.unsubscribe_url or ""):
+        if name not in ("email", "token"):
+            raise c.fail("newsletter", "unsubscribe_url", f"unknown placeholder {{{name}}}",
+                         "Use {email} for the address or {token} for a per-address code.")

@@ -9,6 +9,7 @@ problems with one message are outcomes the sender retries or reports.
 from __future__ import annotations
 
 import contextlib
+import errno
 import mailbox
 import os
 import smtplib
@@ -68,11 +69,20 @@ class Transport(Protocol):
 
 
 class MaildirConnection:
-    def __init__(self, box: mailbox.Maildir) -> None:
+    def __init__(self, box: mailbox.Maildir, path: Path | None = None) -> None:
         self.box = box
+        self.path = path
 
     def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
-        key = self.box.add(data)
+        try:
+            key = self.box.add(data)
+        except OSError as exc:
+            # A local folder that cannot take a message will not take the next one either.
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            raise DeliveryError(
+                f"{self.path}: cannot write a message into the Maildir: {reason}; sending stopped",
+                "Fix the problem and run `cepletter send` again: it carries on where it stopped.",
+            ) from None
         return Outcome(250, f"delivered to Maildir as {key}")
 
     def close(self) -> None:
@@ -90,11 +100,22 @@ class MaildirTransport:
         self.description = f"Maildir {path}"
 
     def connect(self) -> MaildirConnection:
+        path = self.path
+        hint = 'Set [delivery] maildir to a folder of its own, such as "outbox".'
+        if path.exists() and not path.is_dir():
+            raise DeliveryError(f"{path}: [delivery] maildir is a file, not a folder", hint)
+        parts = [path / sub for sub in ("tmp", "new", "cur")]
+        if path.is_dir() and not all(p.is_dir() for p in parts):
+            if any(path.iterdir()):
+                # Never scatter tmp/, new/ and cur/ into a folder that holds other things.
+                raise DeliveryError(f"{path}: [delivery] maildir is a folder with other files, not a Maildir", hint)
         try:
-            box = mailbox.Maildir(self.path, factory=None, create=True)
+            for part in parts:
+                part.mkdir(parents=True, exist_ok=True)
+            box = mailbox.Maildir(path, factory=None, create=False)
         except OSError as exc:
-            raise DeliveryError(f"{self.path}: cannot create the Maildir: {exc.strerror}") from None
-        return MaildirConnection(box)
+            raise DeliveryError(f"{path}: cannot create the Maildir: {exc.strerror}", hint) from None
+        return MaildirConnection(box, path)
 
 
 # ---------------------------------------------------------------- smtp
