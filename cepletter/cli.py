@@ -46,10 +46,16 @@ class Env:
 pass_env = click.make_pass_decorator(Env)
 
 
+def _printable(text: str) -> str:
+    """``text`` without control characters: messages quote feeds, lists and servers, which could
+    otherwise move the cursor, recolour or clear the user's terminal."""
+    return "".join(c if c in "\t\n" or not (ord(c) < 32 or 127 <= ord(c) < 160) else "\ufffd" for c in text)
+
+
 def _print_error(message: str, hint: str | None) -> None:
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"Error: {_printable(message)}", err=True)
     if hint:
-        click.echo(f"  {hint}", err=True)
+        click.echo(f"  {_printable(hint)}", err=True)
 
 
 class CepletterGroup(click.Group):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -17,6 +18,7 @@ from cepletter.errors import SourceError
 
 USER_AGENT = f"cepletter/{__version__} (newsletter composer)"
 _CHUNK = 64 * 1024
+TOTAL_TIMEOUTS = 5  # the whole answer must arrive within this many [fetch] timeouts
 
 
 @dataclass
@@ -71,7 +73,7 @@ def fetch(
         request = urllib.request.Request(url, headers=headers)
         try:
             with _OPENER.open(request, timeout=timeout) as resp:
-                body = _read(resp, url, max_bytes)
+                body = _read(resp, url, max_bytes, time.monotonic() + timeout * TOTAL_TIMEOUTS)
                 return Response(200, url, body, resp.headers.get("ETag"),
                                 resp.headers.get("Last-Modified"), resp.headers.get("Content-Type"))
         except urllib.error.HTTPError as exc:
@@ -122,7 +124,7 @@ def _reason(reason: object, timeout: float) -> str:
     return str(reason) or type(reason).__name__
 
 
-def _read(resp: object, url: str, max_bytes: int) -> bytes:
+def _read(resp: object, url: str, max_bytes: int, deadline: float | None = None) -> bytes:
     headers: Message = resp.headers  # type: ignore[attr-defined]
     encoding = (headers.get("Content-Encoding") or "").strip().lower()
     decoder = None
@@ -134,11 +136,15 @@ def _read(resp: object, url: str, max_bytes: int) -> bytes:
     size = 0
     while True:
         try:
-            chunk = resp.read(_CHUNK)  # type: ignore[attr-defined]
+            # read1: what has arrived, not a full chunk, so the deadline is checked as bytes come.
+            chunk = resp.read1(_CHUNK)  # type: ignore[attr-defined]
         except TimeoutError:
             raise SourceError(f"{url}: the server stopped sending", _NET_HINT) from None
         if not chunk:
             break
+        if deadline is not None and time.monotonic() > deadline:
+            # ``timeout`` bounds each read; a server that drips a byte at a time would never end.
+            raise SourceError(f"{url}: the answer is still not complete; giving up", _NET_HINT)
         if decoder is not None:
             try:
                 chunk = decoder.decompress(chunk, max_bytes + 1 - size)

@@ -11,19 +11,13 @@ Rendering never touches the network.
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from datetime import time as dt_time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import cepletter
-from cepletter import markup
 from cepletter.errors import TemplateError
 from cepletter.personalise import (
     FALLBACK_SEP,
@@ -40,6 +34,7 @@ from cepletter.personalise import (
 )
 from cepletter.recipient import Recipient, unsubscribe_url
 from cepletter.rendered import RenderedIssue
+from cepletter.template_context import build_context
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -49,7 +44,6 @@ if TYPE_CHECKING:
 
 HTML_TEMPLATE = "newsletter.html.j2"
 TEXT_TEMPLATE = "newsletter.txt.j2"
-TEXT_WIDTH = 72
 
 
 def packaged_templates_dir() -> Path:
@@ -181,127 +175,6 @@ def web_values(settings: Settings, keys: frozenset[str]) -> dict[str, str]:
     return values
 
 
-# ---------------------------------------------------------------- context
-
-def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
-    from markupsafe import Markup
-
-    nl = settings.newsletter
-    tz = ZoneInfo(nl.timezone)
-    utm: dict[str, str] = {}
-    if nl.utm is not None:
-        utm = {
-            "utm_source": nl.utm.source.replace("{issue}", issue.id),
-            "utm_medium": nl.utm.medium.replace("{issue}", issue.id),
-            "utm_campaign": nl.utm.campaign.replace("{issue}", issue.id),
-        }
-
-    def track(url: str | None) -> str:
-        return markup.add_utm(url or "", utm)
-
-    sections = []
-    for section in issue.sections:
-        items = []
-        for item in section.items:
-            summary_html = _summary_html(item.summary)
-            items.append(SimpleNamespace(
-                id=item.id,
-                title=item.title,
-                link=item.link,
-                url=track(item.link),
-                date=item.date,
-                date_text=markup.long_date(item.date, tz),
-                date_iso=markup.iso_date(item.date, tz),
-                category=item.category or "",
-                image=item.image or "",
-                summary_html=Markup(summary_html),
-                summary_text=markup.html_text(summary_html, TEXT_WIDTH),
-                source=item.source or "",
-            ))
-        sections.append(SimpleNamespace(heading=section.heading, items=items))
-    events = []
-    # A calendar reads in date order, whatever order the issue file lists them in.
-    for event in sorted(issue.events, key=lambda e: _sort_key(e.start)):
-        day, month = markup.event_day(event, tz)
-        events.append(SimpleNamespace(
-            title=event.title,
-            when=markup.event_when(event, tz),
-            day=day,
-            month=month,
-            location=event.location or "",
-            link=event.link or "",
-            url=track(event.link) if event.link else "",
-        ))
-    web_url = nl.web_url or ""
-    view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url else ""
-    # The address as configured: one line, or the lines written with \n in cepletter.toml.
-    address = [line.strip() for line in nl.postal_address.splitlines() if line.strip()]
-    return {
-        "newsletter": SimpleNamespace(
-            name=nl.name,
-            web_url=web_url,
-            postal_address=nl.postal_address,
-            postal_lines=address,
-            language=nl.language,
-            unsubscribe_mailto=nl.unsubscribe_mailto or "",
-            reply_to=nl.reply_to or "",
-        ),
-        "issue": SimpleNamespace(
-            id=issue.id,
-            title=issue.title,
-            subject=issue.subject,
-            preheader=issue.preheader,
-            date=issue.date,
-            date_text=markup.long_date(issue.date, tz),
-            date_iso=issue.date.isoformat(),
-            year=issue.date.year,
-            intro_greets=bool(_GREETING.match(issue.intro)),
-            intro_html=Markup(markup.markdown_html(issue.intro)) if issue.intro.strip() else "",
-            intro_text=markup.markdown_text(issue.intro, TEXT_WIDTH) if issue.intro.strip() else "",
-            sections=sections,
-            events=events,
-            item_count=sum(len(s.items) for s in sections),
-        ),
-        "view_online_url": view_url,
-        "track": track,
-        "wrap": lambda text, width=TEXT_WIDTH: markup.wrap(str(text), width),
-        "has_unsubscribe": bool(static_unsubscribe_url(settings)),
-    }
-
-
-# An intro that opens with its own greeting ("Dear colleagues,") is not greeted twice.
-_GREETING = re.compile(r"\s*(dear|hello|hi|greetings|good (morning|afternoon|evening))\b", re.I)
-
-
-def _sort_key(when: date | datetime) -> tuple[date, dt_time]:
-    if isinstance(when, datetime):
-        return (when.date(), when.timetz().replace(tzinfo=None))
-    return (when, dt_time.min)
-
-
-def _summary_html(summary: str) -> str:
-    """An item's summary as safe HTML for a card.
-
-    Summaries come from feeds and were sanitised when drafted; the issue file
-    can be edited by hand, so they are cleaned again here, to a smaller set
-    that cannot break a card's layout (no images, tables or headings).
-    """
-    import nh3
-
-    text = summary.strip()
-    if not text:
-        return ""
-    if "<" not in text:
-        text = markup.markdown_html(text)
-    return nh3.clean(
-        text,
-        tags={"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "code"},
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel=None,
-    ).strip()
-
-
 # ---------------------------------------------------------------- rendering
 
 @dataclass
@@ -375,10 +248,13 @@ def _check_html(page: str, where: str) -> None:
     if not page.strip():
         raise TemplateError(f"{where}: the template produced an empty page", "Check the template.")
     try:
-        etree.fromstring(page, etree.HTMLParser())
+        root = etree.fromstring(page, etree.HTMLParser())
     except etree.ParserError as exc:
         raise TemplateError(f"{where}: the page cannot be parsed as HTML: {exc}",
                             "Check the template's markup.") from None
+    if root is None:
+        # Only a comment, or text lxml cannot make a document of: nothing to inline or send.
+        raise TemplateError(f"{where}: the template produced no HTML", "Check the template's markup.")
 
 
 def render_issue(settings: Settings, issue: Issue, timings: Timings | None = None) -> RenderedIssue:
@@ -391,7 +267,7 @@ def render_issue(settings: Settings, issue: Issue, timings: Timings | None = Non
     timings.setup = time.perf_counter() - started
     env = environment(settings)
     registry = SlotRegistry()
-    context = _context(settings, issue)
+    context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
     context["recipient"] = TokenRecipient(registry)
     context["unsubscribe_url"] = (
         registry.slot(UNSUBSCRIBE_KEY, known_nonempty=True)
@@ -439,7 +315,7 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> 
     from cepletter.inliner import inline_css
 
     env = environment(settings)
-    context = _context(settings, issue)
+    context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
     context["recipient"] = ValueRecipient(values)
     context["unsubscribe_url"] = values.get(UNSUBSCRIBE_KEY, "")
     page = inline_css(_render_template(env, HTML_TEMPLATE, context))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtpservers import Received, SmtpServer, _FreePortController, _Handler
+from smtpservers import Received, SmtpServer, _Authenticator, _FreePortController, _Handler
 
 
 class _FaultHandler(_Handler):
@@ -111,6 +111,7 @@ class FaultServer(SmtpServer):
         data_size_limit: int | None = None,
         seed: int = 6,
         port: int = 0,
+        auth: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.p451 = p451
@@ -128,6 +129,10 @@ class FaultServer(SmtpServer):
         self._kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "ready_timeout": 10.0, "decode_data": False}
         if data_size_limit is not None:
             self._kwargs["data_size_limit"] = data_size_limit
+        if auth:
+            # Plain AUTH on 127.0.0.1, as smtpservers.SmtpServer does it; MAIL needs a login.
+            self.authenticator = _Authenticator(auth)
+            self._kwargs.update(authenticator=self.authenticator, auth_require_tls=False, auth_required=False)
         self.handler = _FaultHandler(self)
         self.controller = _FaultController(self, self.handler, port=port, **self._kwargs)
         self.running = False

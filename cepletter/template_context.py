@@ -1,0 +1,140 @@
+"""What the templates see: the issue, the newsletter settings and helpers, as plain objects.
+
+Per-recipient values (``recipient``, ``unsubscribe_url``) are added by the
+renderer, as placeholder slots or as one subscriber's real values.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from datetime import time as dt_time
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cepletter import markup
+from cepletter.config import Settings
+from cepletter.issue import Issue
+
+TEXT_WIDTH = 72
+
+
+def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> dict[str, Any]:
+    """The template context for ``issue``, without the per-recipient values."""
+    from markupsafe import Markup
+
+    nl = settings.newsletter
+    tz = ZoneInfo(nl.timezone)
+    utm: dict[str, str] = {}
+    if nl.utm is not None:
+        utm = {
+            "utm_source": nl.utm.source.replace("{issue}", issue.id),
+            "utm_medium": nl.utm.medium.replace("{issue}", issue.id),
+            "utm_campaign": nl.utm.campaign.replace("{issue}", issue.id),
+        }
+
+    def track(url: str | None) -> str:
+        return markup.add_utm(url or "", utm)
+
+    sections = []
+    for section in issue.sections:
+        items = []
+        for item in section.items:
+            summary_html = _summary_html(item.summary)
+            items.append(SimpleNamespace(
+                id=item.id,
+                title=item.title,
+                link=item.link,
+                url=track(item.link),
+                date=item.date,
+                date_text=markup.long_date(item.date, tz),
+                date_iso=markup.iso_date(item.date, tz),
+                category=item.category or "",
+                image=item.image or "",
+                summary_html=Markup(summary_html),
+                summary_text=markup.html_text(summary_html, TEXT_WIDTH),
+                source=item.source or "",
+            ))
+        sections.append(SimpleNamespace(heading=section.heading, items=items))
+    events = []
+    # A calendar reads in date order, whatever order the issue file lists them in.
+    for event in sorted(issue.events, key=lambda e: _sort_key(e.start)):
+        day, month = markup.event_day(event, tz)
+        events.append(SimpleNamespace(
+            title=event.title,
+            when=markup.event_when(event, tz),
+            day=day,
+            month=month,
+            location=event.location or "",
+            link=event.link or "",
+            url=track(event.link) if event.link else "",
+        ))
+    web_url = nl.web_url or ""
+    view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url else ""
+    # The address as configured: one line, or the lines written with \n in cepletter.toml.
+    address = [line.strip() for line in nl.postal_address.splitlines() if line.strip()]
+    return {
+        "newsletter": SimpleNamespace(
+            name=nl.name,
+            web_url=web_url,
+            postal_address=nl.postal_address,
+            postal_lines=address,
+            language=nl.language,
+            unsubscribe_mailto=nl.unsubscribe_mailto or "",
+            reply_to=nl.reply_to or "",
+        ),
+        "issue": SimpleNamespace(
+            id=issue.id,
+            title=issue.title,
+            subject=issue.subject,
+            preheader=issue.preheader,
+            date=issue.date,
+            date_text=markup.long_date(issue.date, tz),
+            date_iso=issue.date.isoformat(),
+            year=issue.date.year,
+            intro_greets=bool(_GREETING.match(issue.intro)),
+            intro_html=Markup(markup.markdown_html(issue.intro)) if issue.intro.strip() else "",
+            intro_text=markup.markdown_text(issue.intro, TEXT_WIDTH) if issue.intro.strip() else "",
+            sections=sections,
+            events=events,
+            item_count=sum(len(s.items) for s in sections),
+        ),
+        "view_online_url": view_url,
+        "track": track,
+        "wrap": lambda text, width=TEXT_WIDTH: markup.wrap(str(text), width),
+        "has_unsubscribe": has_unsubscribe,
+    }
+
+
+# An intro that opens with its own greeting ("Dear colleagues,") is not greeted twice.
+_GREETING = re.compile(r"\s*(dear|hello|hi|greetings|good (morning|afternoon|evening))\b", re.I)
+
+
+def _sort_key(when: date | datetime) -> tuple[date, dt_time]:
+    if isinstance(when, datetime):
+        return (when.date(), when.timetz().replace(tzinfo=None))
+    return (when, dt_time.min)
+
+
+def _summary_html(summary: str) -> str:
+    """An item's summary as safe HTML for a card.
+
+    Summaries come from feeds and were sanitised when drafted; the issue file
+    can be edited by hand, so they are cleaned again here, to a smaller set
+    that cannot break a card's layout (no images, tables or headings).
+    """
+    import nh3
+
+    text = summary.strip()
+    if not text:
+        return ""
+    if "<" not in text:
+        text = markup.markdown_html(text)
+    return nh3.clean(
+        text,
+        tags={"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "code"},
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+    ).strip()

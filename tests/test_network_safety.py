@@ -1,0 +1,377 @@
+"""What cepletter does on the network, and what it refuses to do.
+
+TLS certificates are verified unless a private authority is named; a password
+never crosses an unencrypted connection to another host; the live preview
+listens on 127.0.0.1 only and serves nothing but the build; feed fetching
+takes only http(s), follows a bounded number of redirects and caps the bytes
+it reads. Every server here is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import Invoke
+from deliverykit import make_settings, make_workspace
+from smtpservers import SmtpServer, make_ca, make_self_signed
+
+from cepletter.errors import DeliveryError
+from cepletter.transports import SmtpTransport, make_transport
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "Pa55-net-S3CRET"
+
+
+@pytest.fixture(autouse=True)
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("CEPLETTER_SMTP_PASSWORD", SECRET)
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def tls_workspace(tmp_path: Path, port: int, security: str, ca_file: Path | None) -> Path:
+    ca = f'ca_file = "{ca_file}"\n' if ca_file else ""
+    return make_workspace(tmp_path / "ws", toml_extra=(
+        '[delivery]\ntransport = "smtp"\nrate = 1000\nretries = 0\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\nusername = "newsletter"\n'
+        f"timeout = 10\n{ca}"))
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_a_self_signed_certificate_is_refused_by_default(tmp_path: Path, run: Invoke, security: str) -> None:
+    cert = make_self_signed(tmp_path / "certs")
+    kind = {"tls": cert} if security == "starttls" else {"implicit_tls": cert}
+    with SmtpServer(auth={"newsletter": SECRET}, **kind) as server:  # type: ignore[arg-type]
+        ws = tls_workspace(tmp_path, server.port, security, None)
+        result = run("-C", str(ws), "send", "--yes", "--unreviewed")
+    assert result.exit_code == 1
+    assert f"Error: 127.0.0.1:{server.port}: the server's certificate is not trusted" in result.stderr
+    assert "set [smtp] ca_file" in result.stderr
+    assert server.messages == [] and not server.authenticator.logins  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_a_private_authority_named_in_ca_file_is_trusted(tmp_path: Path, run: Invoke, security: str) -> None:
+    cert = make_ca(tmp_path / "certs")
+    kind = {"tls": cert} if security == "starttls" else {"implicit_tls": cert}
+    with SmtpServer(auth={"newsletter": SECRET}, require_tls=security == "starttls", **kind) as server:  # type: ignore[arg-type]
+        ws = tls_workspace(tmp_path, server.port, security, cert.ca)
+        result = run("-C", str(ws), "send", "--yes", "--unreviewed")
+    assert result.exit_code == 0, result.stderr
+    assert "Sent 3 of 3" in result.stderr
+    assert server.authenticator is not None and server.authenticator.logins
+    assert len(server.messages) == 3
+
+
+def test_a_ca_file_does_not_make_a_self_signed_certificate_trusted(tmp_path: Path, run: Invoke) -> None:
+    authority = make_ca(tmp_path / "ca")
+    with SmtpServer(tls=make_self_signed(tmp_path / "self"), auth={"newsletter": SECRET}) as server:
+        ws = tls_workspace(tmp_path, server.port, "starttls", authority.ca)
+        result = run("-C", str(ws), "send", "--yes", "--unreviewed")
+    assert result.exit_code == 1
+    assert "the server's certificate is not trusted" in result.stderr
+    assert server.messages == []
+
+
+# ---------------------------------------------------------------- no password in clear
+
+
+@pytest.mark.parametrize("host", [
+    "smtp.example.org", "192.0.2.10", "10.0.0.1", "localhost.example.org", "127.0.0.1.example.org", "2001:db8::1",
+])
+def test_no_password_over_an_unencrypted_connection_to_another_host(tmp_path: Path, host: str) -> None:
+    settings = make_settings(tmp_path, delivery={"transport": "smtp"},
+                             smtp={"host": host, "port": 25, "security": "none", "username": "newsletter"})
+    # The decision is made before any connection or name lookup.
+    with pytest.raises(DeliveryError, match=f"the password would cross the network unencrypted to {re.escape(host)}"):
+        make_transport(settings)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST", "::1"])
+def test_a_password_may_go_unencrypted_to_this_machine_only(tmp_path: Path, host: str) -> None:
+    settings = make_settings(tmp_path, delivery={"transport": "smtp"},
+                             smtp={"host": host, "port": 25, "security": "none", "username": "newsletter"})
+    assert isinstance(make_transport(settings), SmtpTransport)
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_an_encrypted_connection_to_another_host_may_carry_the_password(tmp_path: Path, security: str) -> None:
+    settings = make_settings(tmp_path, delivery={"transport": "smtp"},
+                             smtp={"host": "smtp.example.org", "port": 587, "security": security,
+                                   "username": "newsletter"})
+    assert isinstance(make_transport(settings), SmtpTransport)  # nothing connects until a send starts
+
+
+def test_the_refusal_through_the_command_line(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws", toml_extra=(
+        '[delivery]\ntransport = "smtp"\n[smtp]\nhost = "smtp.example.org"\nport = 25\n'
+        'security = "none"\nusername = "newsletter"\n'))
+    for args in (["send", "--yes", "--unreviewed"], ["send", "--test", "me@example.org"]):
+        result = run("-C", str(ws), *args)
+        assert result.exit_code == 1
+        assert ('Error: cepletter.toml: [smtp] security = "none" with a username: the password would cross '
+                "the network unencrypted to smtp.example.org") in result.stderr
+        assert 'Use security = "starttls"' in result.stderr
+        assert SECRET not in result.stderr
+
+
+# ---------------------------------------------------------------- preview --serve
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket listening on ``port``, from /proc/net/tcp and tcp6."""
+    found: set[str] = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.rsplit(":", 1)
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                if len(address) == 8:
+                    found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
+                else:
+                    found.add(address)
+    return found
+
+
+def raw_get(port: int, target: str) -> tuple[int, bytes]:
+    """One request with the target exactly as given (no client-side normalising)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    return status, data
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "issues" / "2025-12" / "build").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cepletter", "-C", str(ws), "preview", "2025-12", "--serve", "--port", "0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        port = 0
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            match = re.search(r"at http://(\S+?):(\d+)/", line)
+            if match:
+                assert match.group(1) == "127.0.0.1", line
+                port = int(match.group(2))
+                break
+            if not line and process.poll() is not None:
+                break
+        assert port, "the preview server did not start"
+        yield ws, port
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def test_the_live_preview_listens_on_127_0_0_1_only(served: tuple[Path, int]) -> None:
+    _, port = served
+    assert listening_addresses(port) == {"127.0.0.1"}
+    status, body = raw_get(port, "/")
+    assert status == 200 and b"Newsletter December 2025" in body
+
+
+@pytest.mark.parametrize("target", [
+    "/../issue.md", "/../../cepletter.toml", "/%2e%2e/issue.md", "/%2E%2E/%2E%2E/cepletter.toml", "/..%2fissue.md",
+    "/..%2f..%2fcepletter.toml", "/%2e%2e%2f%2e%2e%2fsubscribers.csv", "/newsletter.html/../../issue.md",
+    "/..\\issue.md", "/%5c..%5cissue.md", "//etc/passwd", "/etc/passwd", "/%2fetc%2fpasswd",
+    "http://127.0.0.1/../issue.md", "/build/newsletter.html", "/issue.md", "/send-log.jsonl",
+    "/newsletter.html%00.png", "/./../issue.md", "/....//issue.md",
+])
+def test_the_live_preview_serves_nothing_outside_the_build(served: tuple[Path, int], target: str) -> None:
+    ws, port = served
+    (ws / "issues" / "2025-12" / "send-log.jsonl").write_text('{"email": "secret@example.org"}\n', encoding="utf-8")
+    status, body = raw_get(port, target)
+    assert status in (400, 404), (target, status)
+    for private in (b"[newsletter]", b"title:", b"root:", b"anna@example.org", b"secret@example.org", b"sections:"):
+        assert private not in body, (target, private)
+
+
+# ---------------------------------------------------------------- feed fetching
+
+
+@contextmanager
+def hostile_http() -> Iterator[str]:
+    feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://example.org/</link>'
+            b"<item><title>Fetched item</title><link>https://example.org/a</link></item></channel></rss>")
+    bomb = gzip.compress(b"<rss>" + b" " * (64 * 1024 * 1024), compresslevel=9)
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def redirect(self, location: str) -> None:
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            path = self.path
+            if path == "/feed.xml":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(feed)))
+                self.end_headers()
+                self.wfile.write(feed)
+            elif path == "/loop":
+                self.redirect("/loop")
+            elif path.startswith("/chain/"):
+                n = int(path.rsplit("/", 1)[1])
+                self.redirect(f"/chain/{n - 1}" if n > 0 else "/feed.xml")
+            elif path == "/to-file":
+                self.redirect("file:///etc/passwd")
+            elif path == "/to-ftp":
+                self.redirect("ftp://127.0.0.1/feed.xml")
+            elif path == "/endless":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b"<item>" + b"x" * 65536 + b"</item>"
+                try:
+                    while not stop.is_set():
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                except OSError:
+                    pass  # the client hung up, as it should
+            elif path == "/drip":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.end_headers()
+                try:
+                    while not stop.is_set():  # one byte at a time, each well within the read timeout
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+            elif path == "/gzip-bomb":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(bomb)))
+                self.end_headers()
+                self.wfile.write(bomb)
+            else:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def fetch_workspace(tmp_path: Path, url: str, fetch: str = "") -> Path:
+    ws = make_workspace(tmp_path / "ws")
+    config = ws / "cepletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f'[[sources]]\nname = "web"\nurl = "{url}"\n{fetch}',
+                      encoding="utf-8")
+    return ws
+
+
+@pytest.mark.parametrize("url", [
+    "file:///etc/passwd", "FILE:///etc/passwd", "ftp://127.0.0.1/feed.xml", "gopher://127.0.0.1:70/",
+    "data:application/rss+xml,<rss/>", "javascript:alert(1)", "jar:file:///x.jar!/feed.xml", "//127.0.0.1/feed.xml",
+])
+def test_only_http_and_https_urls_are_fetched(tmp_path: Path, run: Invoke, url: str) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    config = ws / "cepletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f'[[sources]]\nname = "web"\nurl = "{url}"\n',
+                      encoding="utf-8")
+    result = run("-C", str(ws), "items")
+    assert result.exit_code == 1
+    assert f"Error: source 'web': {url}: only http:// and https:// addresses can be fetched" in result.stderr
+    assert 'For a file on this computer use path = "..." instead of url.' in result.stderr
+    assert "root:" not in result.stdout + result.stderr
+
+
+def test_a_local_file_is_read_through_path(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "local.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                                  "<link>https://example.org/</link><item><title>Local item</title>"
+                                  "<link>https://example.org/l</link></item></channel></rss>", encoding="utf-8")
+    result = run("-C", str(ws), "items", "--feed", "local.xml")
+    assert result.exit_code == 0
+    assert result.stdout.rstrip("\n").endswith("Local item")
+
+
+def test_redirects_are_followed_up_to_the_limit(tmp_path: Path, run: Invoke) -> None:
+    with hostile_http() as base:
+        within = run("-C", str(fetch_workspace(tmp_path / "a", f"{base}/chain/2", "[fetch]\nmax_redirects = 3\n")), "items")
+        beyond = run("-C", str(fetch_workspace(tmp_path / "b", f"{base}/chain/4", "[fetch]\nmax_redirects = 3\n")), "items")
+        loop = run("-C", str(fetch_workspace(tmp_path / "c", f"{base}/loop")), "items")
+    assert within.exit_code == 0, within.stderr
+    assert "Fetched item" in within.stdout
+    assert beyond.exit_code == 1
+    assert f"Error: source 'web': {base}/chain/4: more than 3 redirects" in beyond.stderr
+    assert loop.exit_code == 1
+    assert f"Error: source 'web': {base}/loop: more than 5 redirects" in loop.stderr
+
+
+@pytest.mark.parametrize(("route", "scheme"), [("/to-file", "file:///etc/passwd"), ("/to-ftp", "ftp://127.0.0.1/feed.xml")])
+def test_a_redirect_to_another_scheme_is_refused(tmp_path: Path, run: Invoke, route: str, scheme: str) -> None:
+    with hostile_http() as base:
+        result = run("-C", str(fetch_workspace(tmp_path, f"{base}{route}")), "items")
+    assert result.exit_code == 1
+    assert f"{scheme}: only http:// and https:// addresses can be fetched" in result.stderr
+    assert "root:" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("route", ["/endless", "/gzip-bomb"])
+def test_the_bytes_read_are_capped(tmp_path: Path, run: Invoke, route: str) -> None:
+    with hostile_http() as base:
+        ws = fetch_workspace(tmp_path, f"{base}{route}", "[fetch]\nmax_bytes = 2097152\n")
+        result = run("-C", str(ws), "items")
+    assert result.exit_code == 1
+    assert f"Error: source 'web': {base}{route}: larger than 2 MB" in result.stderr
+    assert "raise [fetch] max_bytes" in result.stderr
+
+
+def test_a_server_that_drips_bytes_is_given_up_on(tmp_path: Path, run: Invoke) -> None:
+    with hostile_http() as base:
+        ws = fetch_workspace(tmp_path, f"{base}/drip", "[fetch]\ntimeout = 0.5\n")
+        result = run("-C", str(ws), "items")
+    assert result.exit_code == 1
+    assert f"Error: source 'web': {base}/drip: the answer is still not complete; giving up" in result.stderr

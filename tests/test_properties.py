@@ -1,0 +1,251 @@
+"""Property tests where inputs are hostile: the sanitiser, the issue file, the subscriber reader, the header builder.
+
+Each states a promise for every input hypothesis can think of, beyond the
+examples in the module tests (test_sanitize, test_issue, test_subscribers,
+test_message) that these extend.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import re
+from pathlib import Path
+
+import pytest
+from deliverykit import make_rendered, make_settings
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from htmlsafety import assert_safe
+
+from cepletter import issue as issue_file
+from cepletter.message import MessageFactory, one_line
+from cepletter.recipient import Recipient
+from cepletter.sanitize import excerpt, plain_text, sanitize_html
+from cepletter.subscribers import Invalid, ListCounts, recipients
+
+# ---------------------------------------------------------------- sanitiser
+
+_SCHEMES = ["javascript", "JaVaScRiPt", "vbscript", "VBSCRIPT", "data", "DATA", "livescript", "mocha", "file", "jar"]
+_OBFUSCATE = st.sampled_from(["", "\t", "\n", "\r", " ", "\x00", "&#x09;", "&#10;", "&Tab;", "&NewLine;"])
+
+
+@st.composite
+def evil_url(draw: st.DrawFn) -> str:
+    scheme = draw(st.sampled_from(_SCHEMES))
+    pieces = list(scheme)
+    # Break the scheme up with characters a browser would skip, or spell it with entities.
+    out = ""
+    for ch in pieces:
+        how = draw(st.integers(0, 3))
+        out += {0: ch, 1: f"&#{ord(ch)};", 2: f"&#x{ord(ch):x};", 3: ch + draw(_OBFUSCATE)}[how]
+    colon = draw(st.sampled_from([":", "&#58;", "&colon;", "&#x3A;", "%3A"]))
+    return draw(st.sampled_from(["", " ", "\t", "\x01"])) + out + colon + "PWNED(1)"
+
+
+_TAGS = st.sampled_from(["a", "img", "p", "div", "span", "svg", "math", "iframe", "form", "object", "embed", "script",
+                         "style", "meta", "link", "base", "video", "audio", "source", "input", "button", "table",
+                         "td", "body", "html", "template", "noscript", "textarea", "select", "details", "marquee"])
+_ATTRS = st.sampled_from(["href", "src", "action", "formaction", "data", "xlink:href", "poster", "srcset", "style",
+                          "onload", "onerror", "ONCLICK", "onmouseover", "background", "lowsrc", "dynsrc", "content",
+                          "http-equiv", "title", "alt"])
+
+
+@st.composite
+def evil_html(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(1, 8))):
+        tag = draw(_TAGS)
+        attrs = []
+        for _ in range(draw(st.integers(0, 3))):
+            name = draw(_ATTRS)
+            value = draw(st.one_of(evil_url(), st.just("PWNED()"), st.just("expression(PWNED())"),
+                                   st.just("url(javascript:PWNED)"), st.just("https://example.org/ok")))
+            quote = draw(st.sampled_from(['"', "'", ""]))
+            attrs.append(f"{name}={quote}{value}{quote}")
+        inner = draw(st.one_of(st.just(""), st.text(max_size=10), st.just("<script>PWNED</script>")))
+        close = draw(st.booleans())
+        parts.append(f"<{tag} {' '.join(attrs)}>{inner}" + (f"</{tag}>" if close else ""))
+    return "".join(parts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(evil_html(), st.sampled_from([None, "https://example.org/news/1/", "javascript:PWNED()"]))
+def test_no_obfuscated_url_or_handler_survives_the_sanitiser(raw: str, base: str | None) -> None:
+    clean = sanitize_html(raw, base)
+    assert_safe(clean)
+    assert "PWNED" not in clean.replace("PWNED(1)", "") or "href" not in clean
+    for url in re.findall(r'(?:href|src)="([^"]*)"', clean):
+        assert url.split(":", 1)[0].lower() in ("http", "https", "mailto")
+    # Cleaning is stable: what comes out is already clean.
+    assert sanitize_html(clean, base) == clean
+    assert_safe(excerpt(clean))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_a_title_is_one_line_without_tags_or_bidi_controls(raw: str) -> None:
+    title = plain_text(raw)
+    assert "\n" not in title and "\r" not in title
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", title)
+    assert title == title.strip()
+
+
+# ---------------------------------------------------------------- issue file
+
+_YAML_TRAPS = st.sampled_from([
+    "yes", "no", "on", "off", "null", "~", "true", "False", "1e3", "0x1F", "0o17", ".inf", "-.NaN", "2025-12-01",
+    "12:30:00", "- a", "? x", ": x", "a: b", "#x", "a #b", "&a", "*a", "!tag", "!!python/object:os.system", "%YAML",
+    "---", "...", "'", '"', "\\", "|", ">", "@x", "`x`", "{a: 1}", "[1, 2]", " leading", "trailing ", "a\tb",
+    "\u2028", "\u2029", "\u0085", "\ufeff", "\u202eevil", "é", "日本", "🙂", "<script>", "{{ x }}", "{% x %}",
+])
+_trap_text = st.lists(st.one_of(_YAML_TRAPS, st.text(max_size=6)), min_size=1, max_size=4).map("".join).filter(
+    lambda s: s.strip() != "")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=_trap_text, subject=_trap_text, item_title=_trap_text, summary=_trap_text, intro=_trap_text)
+def test_the_issue_file_round_trips_text_that_yaml_would_misread(
+        title: str, subject: str, item_title: str, summary: str, intro: str) -> None:
+    from datetime import date
+
+    issue = issue_file.Issue(
+        id="2025-12", title=title, subject=subject, date=date(2025, 12, 1), preheader="",
+        sections=[issue_file.Section("News", [issue_file.IssueItem(
+            id="https://example.org/?p=1", title=item_title, link="https://example.org/a", summary=summary)])],
+        intro=intro.strip("\n") + "\n",
+    )
+    try:
+        saved = issue_file.dumps(issue)
+    except Exception as exc:  # a value the file cannot hold must be a clear error, not a crash
+        from cepletter.errors import IssueError
+
+        assert isinstance(exc, IssueError), exc
+        return
+    loaded = issue_file.loads(saved, "2025-12", "issue.md")
+    assert (loaded.title, loaded.subject) == (title, subject)
+    assert (loaded.items[0].title, loaded.items[0].summary) == (item_title, summary)
+    assert issue_file.dumps(loaded) == saved
+
+
+# ---------------------------------------------------------------- subscriber reader
+
+_local = st.from_regex(r"[A-Za-z0-9]{1,8}(\.[A-Za-z0-9_+-]{1,5})?", fullmatch=True)
+_domain = st.sampled_from(["example.org", "Example.ORG", "cep-probation.org", "mail.example.net"])
+_valid = st.builds(lambda local, domain: f"{local}@{domain}", _local, _domain)
+_invalid = st.sampled_from(["", "no-at-sign", "broken@", "@example.org", "two@@example.org", "a b@example.org",
+                            "x@-bad-.org", "x@example", "<x@example.org>"])
+_name = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
+
+
+@st.composite
+def subscriber_rows(draw: st.DrawFn) -> list[tuple[str, str]]:
+    rows = draw(st.lists(st.tuples(st.one_of(_valid, _valid, _invalid), _name), max_size=25))
+    # Some duplicates, differing only in case.
+    if rows and draw(st.booleans()):
+        address, name = draw(st.sampled_from(rows))
+        rows.append((address.upper() if draw(st.booleans()) else address, name))
+    return rows
+
+
+def _expected_address(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local}@{domain.lower()}"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=subscriber_rows(), delimiter=st.sampled_from([",", ";"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]), terminator=st.sampled_from(["\r\n", "\n"]))
+def test_the_subscriber_reader_gets_back_every_row_as_written(
+        tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str]], delimiter: str, encoding: str,
+        terminator: str) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=terminator)
+    writer.writerow(["email", "name"])
+    ends = []  # the line each row ends on, as a reader counts lines
+    for address, name in rows:
+        writer.writerow([address, name])
+        ends.append(1 + len(re.findall(r"\r\n|\r|\n", buffer.getvalue())) - 1)
+    text = buffer.getvalue()
+    if encoding == "cp1252":
+        try:
+            data = text.encode("cp1252")
+        except UnicodeEncodeError:
+            assume(False)
+            return
+        try:
+            data.decode("utf-8")
+            assume(data.isascii())  # bytes that are also UTF-8 would be read as UTF-8, rightly
+        except UnicodeDecodeError:
+            pass
+    else:
+        data = text.encode(encoding)
+    path = tmp_path_factory.mktemp("list") / "subscribers.csv"
+    path.write_bytes(data)
+
+    counts = ListCounts()
+    invalid: list[Invalid] = []
+    got = list(recipients(path, set(), set(), counts, invalid))
+
+    expected: list[tuple[str, str, int]] = []
+    expected_invalid: list[int] = []
+    seen: set[str] = set()
+    blank = 0
+    for (address, name), end in zip(rows, ends, strict=True):
+        if not address.strip() and not name.strip():
+            blank += 1  # an empty row is skipped altogether
+            continue
+        if "@" not in address or address in ("broken@", "@example.org", "two@@example.org", "a b@example.org",
+                                             "x@-bad-.org", "x@example", "<x@example.org>"):
+            expected_invalid.append(end)
+            continue
+        key = address.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        expected.append((_expected_address(address), name.strip(), end))
+    assert [(r.email, r.name, r.line) for r in got] == expected
+    assert [row.line for row in invalid] == expected_invalid
+    assert counts.rows == len(rows) - blank
+    assert counts.to_send == len(expected) and counts.invalid == len(expected_invalid)
+
+
+# ---------------------------------------------------------------- header builder
+
+_header_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_header_text, subject=_header_text.filter(lambda s: one_line(s) != ""))
+def test_any_name_and_subject_give_well_formed_headers(
+        tmp_path_factory: pytest.TempPathFactory, name: str, subject: str) -> None:
+    root = tmp_path_factory.mktemp("ws")
+    factory = MessageFactory(make_settings(root), make_rendered(subject=subject), crlf=True)
+    data = factory.build(Recipient("anna@example.org", name)).data
+    head = data.split(b"\r\n\r\n", 1)[0]
+    # Every line fits SMTP's limit; no bare CR or LF anywhere.
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    assert b"\r" not in data.replace(b"\r\n", b"") and b"\n" not in data.replace(b"\r\n", b"")
+    assert head.isascii()
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    # Exactly the headers the builder writes: nothing smuggled in through the name or the subject.
+    names = [key.lower() for key in message]
+    assert sorted(names) == sorted([
+        "from", "subject", "to", "date", "message-id", "reply-to", "list-id", "list-unsubscribe",
+        "list-unsubscribe-post", "mime-version", "content-type"])
+    assert " ".join(str(message["Subject"]).split()) == " ".join(one_line(subject).split())
+    [address] = message["To"].addresses
+    assert address.addr_spec == "anna@example.org"
+    assert " ".join(address.display_name.split()) == " ".join(one_line(name).split())
+
+
+def test_a_very_long_name_and_subject_fold_within_the_line_limit(tmp_path: Path) -> None:
+    factory = MessageFactory(make_settings(tmp_path), make_rendered(subject="S" * 5000), crlf=True)
+    data = factory.build(Recipient("anna@example.org", "N" * 5000 + " " + "word " * 400)).data
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert str(message["Subject"]) == "S" * 5000
+    assert message["To"].addresses[0].display_name.startswith("N" * 5000)
