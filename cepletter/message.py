@@ -237,24 +237,7 @@ class MessageFactory:
         url = values.get("unsubscribe_url") or unsubscribe_url(
             self._unsubscribe_template, self._list_name, recipient
         )
-        message_id = self._message_id()
-        to = format_address(recipient.name, recipient.email)
-        per = f"To: {to}\nDate: {self._dates.now()}\nMessage-ID: {message_id}\n".encode("ascii", "replace")
-        data = b"".join(
-            (
-                self._head,
-                per,
-                self._tail,
-                self._unsubscribe_headers(url),
-                self._mime,
-                self._text.encode(values),
-                self._between,
-                self._html.encode(values),
-                self._end,
-            )
-        )
-        # QP bodies and cleaned headers hold no bare CR, so this cannot double one.
-        return Built(message_id, data.replace(b"\n", b"\r\n") if self.crlf else data)
+        return self._assemble(format_address(recipient.name, recipient.email), values, url)
 
     def build_web(self) -> Built:
         """The web version as a message (no personal data): for `.eml` exports."""
@@ -262,8 +245,12 @@ class MessageFactory:
         url = values.get("unsubscribe_url", "")
         if "{" in url:
             url = ""
+        return self._assemble("undisclosed-recipients:;", values, url)
+
+    def _assemble(self, to: str, values: Mapping[str, str], url: str) -> Built:
+        """Join the parts built once with this message's own headers and filled bodies."""
         message_id = self._message_id()
-        per = f"To: undisclosed-recipients:;\nDate: {self._dates.now()}\nMessage-ID: {message_id}\n".encode()
+        per = f"To: {to}\nDate: {self._dates.now()}\nMessage-ID: {message_id}\n".encode("ascii", "replace")
         data = b"".join(
             (
                 self._head,
