@@ -201,7 +201,9 @@ class Sender:
 
     def _one(self, connection: Connection | None, recipient: Recipient, attempts: int, first: float) -> Connection | None:
         built = self.factory.build(recipient)
-        if not self._limiter.wait(self.stop):
+        # Checked again after the wait: once the run is stopping (say the journal cannot be
+        # written), no new message goes out.
+        if not self._limiter.wait(self.stop) or self.stop.is_set():
             self._requeue_lost()
             return connection
         attempts += 1

@@ -105,10 +105,9 @@ class MaildirTransport:
         if path.exists() and not path.is_dir():
             raise DeliveryError(f"{path}: [delivery] maildir is a file, not a folder", hint)
         parts = [path / sub for sub in ("tmp", "new", "cur")]
-        if path.is_dir() and not all(p.is_dir() for p in parts):
-            if any(path.iterdir()):
-                # Never scatter tmp/, new/ and cur/ into a folder that holds other things.
-                raise DeliveryError(f"{path}: [delivery] maildir is a folder with other files, not a Maildir", hint)
+        # Never scatter tmp/, new/ and cur/ into a folder that holds other things.
+        if path.is_dir() and not all(p.is_dir() for p in parts) and any(path.iterdir()):
+            raise DeliveryError(f"{path}: [delivery] maildir is a folder with other files, not a Maildir", hint)
         try:
             for part in parts:
                 part.mkdir(parents=True, exist_ok=True)

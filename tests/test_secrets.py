@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Invoke
-from smtpservers import SmtpServer, make_ca, make_self_signed
+from smtpservers import SmtpServer, make_self_signed
 
 from cepletter.workspace import init_workspace
 
@@ -138,6 +138,8 @@ def test_failures_with_debug_never_show_the_password(
         result = run("--debug", "-C", str(ws), "send", "2026-01", "--yes", "--unreviewed", env=env)
     assert result.exit_code == 1
     assert expect in result.stdout + result.stderr
+    if case == "drop-after-auth":
+        assert server.authenticator is not None and server.authenticator.logins  # the password was sent
     captured = capfd.readouterr()
     for text in (result.stdout, result.stderr, captured.out, captured.err):
         assert not leaks(text.encode()), text
