@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from cepletter.archive_page import index_page
 from cepletter.errors import WorkspaceError
-from cepletter.fsutil import atomic_write_bytes, atomic_write_text
+from cepletter.fsutil import atomic_write_bytes
 from cepletter.issue import Issue, issue_path, list_issue_ids, load
 
 if TYPE_CHECKING:
@@ -90,15 +90,23 @@ def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResu
             result.unchanged.append(target)
             continue
         _guard(target, relative, previous)
-        atomic_write_bytes(target, data)
+        _write(target, data)
         result.written.append(target)
     for relative, digest in previous.items():
         if relative not in files:
             _remove_stale(folder, relative, digest, result)
     manifest = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}
     if manifest != previous:
-        atomic_write_text(folder / MANIFEST, json.dumps({"files": manifest}, indent=1) + "\n")
+        _write(folder / MANIFEST, (json.dumps({"files": manifest}, indent=1) + "\n").encode("utf-8"))
     return result
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise WorkspaceError(f"{path}: cannot write: {exc.strerror or exc}",
+                             "Choose another folder with -o DIR, or free some space.") from None
 
 
 def _entry(issue: Issue) -> ArchivedIssue:

@@ -115,6 +115,8 @@ def window(settings: Settings | None, issue_id: str, *, since: datetime | None =
     if days is not None:
         if days < 0:
             raise UsageError(f"--days {days}: must be 0 or more")
+        # More days than there are since 1900 means "everything" (and no date overflow).
+        days = min(days, (today(settings) - date(1900, 1, 1)).days)
         since = datetime.combine(today(settings) - timedelta(days=days), time(0, 0), tzinfo=zone(settings))
     earlier = earlier_issue_ids(settings, issue_id)
     used: set[str] = set()

@@ -71,7 +71,9 @@ def _plain(value: str) -> str | None:
         return None
     local, _, domain = value.partition("@")
     domain = domain.lower()
-    if len(local) > 64 or "xn--" in domain:
+    # "xn--" and any other label with "--" in third and fourth place are reserved (RFC 5891):
+    # email-validator refuses those that are not valid IDNA, so they take the full check.
+    if len(local) > 64 or any(label[2:4] == "--" for label in domain.split(".")):
         return None
     if any(domain == name or domain.endswith("." + name) for name in _special_use()):
         return None

@@ -307,6 +307,7 @@ def test_an_empty_subscriber_list_sends_nothing(tmp_path: Path, run: Invoke) -> 
     assert not (ws / "outbox").exists()
 
 
+@pytest.mark.slow
 def test_a_hundred_thousand_rows_with_a_tenth_invalid(tmp_path: Path, run: Invoke) -> None:
     rows = ["email;name"]
     for i in range(100_000):
@@ -366,3 +367,59 @@ def test_mutual_includes_are_caught(tmp_path: Path, run: Invoke) -> None:
     (ws / "templates" / "b.html.j2").write_text('{% include "a.html.j2" %}', encoding="utf-8")
     result = run("-C", str(ws), "preview", "2025-12")
     assert_clean_error(result, "include or call each other without end")
+
+
+# ---------------------------------------------------------------- odd command-line values
+
+
+def test_an_archive_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    target = ws / "subscribers.csv" / "site"  # a folder inside a file
+    result = run("-C", str(ws), "archive", "-o", str(target))
+    assert_clean_error(result, str(ws / "subscribers.csv"), "cannot write")
+
+
+def test_a_huge_number_of_days_means_everything(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "cepletter.toml").write_text((ws / "cepletter.toml").read_text(encoding="utf-8")
+                                       + '[[sources]]\nname = "news"\npath = "news.xml"\n', encoding="utf-8")
+    (ws / "news.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                                 "<link>https://example.org/</link></channel></rss>", encoding="utf-8")
+    result = run("-C", str(ws), "items", "--days", "99999999999")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("0 items (since 1900-01-01")
+
+
+def test_a_hand_edited_issue_with_hostile_intro_and_summaries_renders_inert(tmp_path: Path, run: Invoke) -> None:
+    from htmlsafety import tags_of
+
+    ws = make_workspace(tmp_path / "ws")
+    text = (ws / ISSUE).read_text(encoding="utf-8")
+    text = text.replace(
+        "summary: <p>Summary of item 0, with <b>bold</b> text.</p>",
+        "summary: '<p onclick=\"PWNED()\">Kept zero <script>PWNED</script><a href=\"javascript:PWNED()\">js</a>"
+        "<img src=x onerror=PWNED><iframe src=https://evil.example/PWNED></iframe>"
+        "<div style=\"x:expression(PWNED)\">d</div></p>'")
+    text = text.replace(
+        "summary: <p>Summary of item 1, with <b>bold</b> text.</p>",
+        "summary: '[md](javascript:PWNED()) ![img](data:image/png;base64,PWNED) Kept one {{ recipient.email }}'")
+    text = text.replace(
+        "Welcome to the **December** issue.",
+        "Welcome [x](javascript:PWNED()) [y](JAVASCRIPT:PWNED) [z](vbscript:PWNED) ![i](data:x/PWNED) "
+        "<script>PWNED</script> <img src=x onerror=PWNED> <a href=\"javascript:PWNED\">raw</a> "
+        "[ok](https://example.org/ok) {{ 7*7 }}")
+    (ws / ISSUE).write_text(text, encoding="utf-8")
+    result = run("-C", str(ws), "preview", "2025-12")
+    assert result.exit_code == 0, result.stderr
+    html = (ws / BUILD / "newsletter.html").read_text(encoding="utf-8")
+    body = html.split("<body", 1)[1]
+    for tag, attrs in tags_of(body):
+        assert tag not in {"script", "iframe", "object", "embed", "form", "svg", "style"}, tag
+        for name, value in attrs:
+            assert not name.startswith("on"), (tag, name)
+            if name in ("href", "src"):
+                assert (value or "").split(":", 1)[0].lower() in ("http", "https", "mailto"), value
+            if name == "style":
+                assert "expression" not in (value or "") and "javascript" not in (value or "").lower()
+    assert 'href="https://example.org/ok"' in body  # a good link in the intro stays a link
+    assert "Kept zero" in body and "Kept one {{ recipient.email }}" in body and "{{ 7*7 }}" in body

@@ -163,9 +163,11 @@ def raw_get(port: int, target: str) -> tuple[int, bytes]:
     return status, data
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    ws = make_workspace(tmp_path / "ws")
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """One real `cepletter preview --serve` for all the requests below."""
+    ws = make_workspace(tmp_path_factory.mktemp("served") / "ws")
+    (ws / "issues" / "2025-12" / "send-log.jsonl").write_text('{"email": "secret@example.org"}\n', encoding="utf-8")
     (ws / "issues" / "2025-12" / "build").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
     process = subprocess.Popen(
@@ -210,8 +212,7 @@ def test_the_live_preview_listens_on_127_0_0_1_only(served: tuple[Path, int]) ->
     "/newsletter.html%00.png", "/./../issue.md", "/....//issue.md",
 ])
 def test_the_live_preview_serves_nothing_outside_the_build(served: tuple[Path, int], target: str) -> None:
-    ws, port = served
-    (ws / "issues" / "2025-12" / "send-log.jsonl").write_text('{"email": "secret@example.org"}\n', encoding="utf-8")
+    _, port = served
     status, body = raw_get(port, target)
     assert status in (400, 404), (target, status)
     for private in (b"[newsletter]", b"title:", b"root:", b"anna@example.org", b"secret@example.org", b"sections:"):
@@ -324,6 +325,16 @@ def test_only_http_and_https_urls_are_fetched(tmp_path: Path, run: Invoke, url: 
     assert result.exit_code == 1
     assert f"Error: source 'web': {url}: only http:// and https:// addresses can be fetched" in result.stderr
     assert 'For a file on this computer use path = "..." instead of url.' in result.stderr
+    assert "root:" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/feed.xml"])
+def test_a_feed_option_with_another_scheme_is_refused(tmp_path: Path, run: Invoke, url: str) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    result = run("-C", str(ws), "items", "--feed", url)
+    assert result.exit_code == 1
+    assert f"Error: {url}: only http:// and https:// addresses can be fetched" in result.stderr
+    assert "Give a local feed as a plain file path instead." in result.stderr
     assert "root:" not in result.stdout + result.stderr
 
 
