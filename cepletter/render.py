@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import cepletter
 from cepletter.errors import TemplateError
+from cepletter.linewrap import wrap_html
 from cepletter.personalise import (
     FALLBACK_SEP,
     UNSUBSCRIBE_KEY,
@@ -280,7 +281,9 @@ def render_issue(settings: Settings, issue: Issue, timings: Timings | None = Non
     _check_html(source, HTML_TEMPLATE)
 
     started = time.perf_counter()
-    page = inliner.inline_css(source)
+    # Line breaks go in before the page is cut into slots, so every recipient's
+    # copy shares them and 8bit messages keep their lines within SMTP's limit.
+    page = wrap_html(inliner.inline_css(source))
     timings.inline = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -318,6 +321,6 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> 
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
     context["recipient"] = ValueRecipient(values)
     context["unsubscribe_url"] = values.get(UNSUBSCRIBE_KEY, "")
-    page = inline_css(_render_template(env, HTML_TEMPLATE, context))
+    page = wrap_html(inline_css(_render_template(env, HTML_TEMPLATE, context)))
     text = _render_template(env, TEXT_TEMPLATE, context)
     return page, text
