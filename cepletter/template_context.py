@@ -126,13 +126,17 @@ def _summary_html(summary: str) -> str:
     """
     import nh3
 
+    from cepletter.sanitize import limit_depth
+
     text = summary.strip()
     if not text:
         return ""
     if "<" not in text:
         text = markup.markdown_html(text)
     return nh3.clean(
-        text,
+        # The cleaner is quadratic in nesting depth: a hand-edited summary nested
+        # thousands deep must not stall the render.
+        limit_depth(text),
         tags={"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "code"},
         attributes={"a": {"href"}},
         url_schemes={"http", "https", "mailto"},
