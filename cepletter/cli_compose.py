@@ -217,7 +217,7 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
         numbers = compose.parse_pick(pick, len(found))
     chosen = [found[n - 1] for n in numbers]
     issue = compose.build_issue(chosen, issue_id=issue_id, issue_date=day, settings=settings, title=title)
-    compose.add_events(settings, issue)
+    compose.add_events(settings, issue, warn=console.warn)
     written = compose.save_draft(settings, issue, force=force)
     shown = written.relative_to(settings.root).as_posix()
     events = f", {_count(len(issue.events), 'event')}" if issue.events else ""

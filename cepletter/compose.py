@@ -247,14 +247,14 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
     )
 
 
-def add_events(settings: Settings, issue: Issue) -> None:
+def add_events(settings: Settings, issue: Issue, warn: Callable[[str], None] | None = None) -> None:
     """Fill the issue's events from the calendar sources, if there are any."""
     from cepletter.sources import source_kind
 
     if any(source_kind(s, settings.root) == "ics" for s in settings.sources):
         from cepletter.events import upcoming_events
 
-        issue.events = upcoming_events(settings, issue.date)
+        issue.events = upcoming_events(settings, issue.date, warn=warn)
 
 
 def save_draft(settings: Settings, issue: Issue, *, force: bool = False) -> Path:
