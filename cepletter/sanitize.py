@@ -168,7 +168,23 @@ def sanitize_html(raw: str | None, base: str | None = None) -> str:
     """Untrusted HTML → allow-listed HTML with absolute http(s)/mailto links."""
     if not raw:
         return ""
-    return _absolutize(_CLEANER.clean(_drop_non_content_images(limit_depth(raw))), base).strip()
+    return _absolutize(_clean_stable(_drop_non_content_images(limit_depth(raw))), base).strip()
+
+
+def _clean_stable(raw: str) -> str:
+    """Clean until cleaning changes nothing more.
+
+    The cleaner can write a tree its own parser reads differently (``<a>`` kept
+    nested inside ``<a>`` through ``<marquee>``); cleaning that output again gives
+    the settled form, so that an issue file re-cleaned at render time stays the same.
+    """
+    clean = _CLEANER.clean(raw)
+    for _ in range(3):
+        again = _CLEANER.clean(clean)
+        if again == clean:
+            break
+        clean = again
+    return clean
 
 
 def text_of(clean: str) -> str:
