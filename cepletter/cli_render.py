@@ -40,7 +40,8 @@ def _print_summary(preview: Preview) -> None:
         f"  HTML       {_kb(preview.html_bytes):>9}  {preview.html_path or ''}",
         f"  Text       {_kb(preview.text_bytes):>9}  {preview.text_path or ''}",
         f"  Rendered   in {_ms(t.total)} (Jinja {_ms(t.jinja)}, inlining {_ms(t.inline)}, text {_ms(t.text)}, "
-        f"loading the inliner {_ms(t.setup)})",
+        f"loading the inliner {_ms(t.setup)})"
+        + (", inlined page unchanged since the last render" if t.cached else ""),
     ]
     for line in lines:
         console.info(line)

@@ -16,7 +16,11 @@ doctype, or a word. The length of the text stays the same: one whitespace
 character becomes one line feed.
 
 Lines that already fit are left as they are, so a page whose lines fit comes
-back unchanged, and wrapping a page decides each line on its own.
+back unchanged, and wrapping a page decides each line on its own. That is what
+lets the renderer wrap the page once, with placeholders where recipient values
+go: a full render with one recipient's values wraps the same way wherever the
+lines holding values fit. (Where a filled-in line would still be too long for
+SMTP, the message builder sends that part quoted-printable.)
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def build_preview(
 
     issue = resolve(settings.issues_dir, issue_id)
     timings = Timings()
-    rendered = render_issue(settings, issue, timings)
+    rendered = render_issue(settings, issue, timings, cache=True)
     recipient, source = sample_recipient(settings)
     html, text = rendered.fill(recipient)
     unsubscribe = {

@@ -187,6 +187,7 @@ class Timings:
     inline: float = 0.0
     text: float = 0.0
     split: float = 0.0
+    cached: bool = False  # the inlined page came from the cache
 
     @property
     def total(self) -> float:
@@ -258,14 +259,18 @@ def _check_html(page: str, where: str) -> None:
         raise TemplateError(f"{where}: the template produced no HTML", "Check the template's markup.")
 
 
-def render_issue(settings: Settings, issue: Issue, timings: Timings | None = None) -> RenderedIssue:
-    """Render ``issue`` once for everyone: per-recipient values become fillable slots."""
+def render_issue(
+    settings: Settings, issue: Issue, timings: Timings | None = None, *, cache: bool = False
+) -> RenderedIssue:
+    """Render ``issue`` once for everyone: per-recipient values become fillable slots.
+
+    With ``cache``, the inlined page is kept in the workspace's cache folder and
+    reused while the page Jinja produces stays the same (see `inlinecache`).
+    """
     from cepletter import inliner
+    from cepletter.inlinecache import inline_cached
 
     timings = timings if timings is not None else Timings()
-    started = time.perf_counter()
-    inliner.load()
-    timings.setup = time.perf_counter() - started
     env = environment(settings)
     registry = SlotRegistry()
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
@@ -280,11 +285,21 @@ def render_issue(settings: Settings, issue: Issue, timings: Timings | None = Non
     timings.jinja = time.perf_counter() - started
     _check_html(source, HTML_TEMPLATE)
 
-    started = time.perf_counter()
+    def inline(page: str) -> str:
+        started = time.perf_counter()
+        inliner.load()
+        timings.setup = time.perf_counter() - started
+        started = time.perf_counter()
+        result = inliner.inline_css(page)
+        timings.inline = time.perf_counter() - started
+        return result
+
+    inlined, timings.cached = inline_cached(
+        source, registry.salt, settings.cache_dir if cache else None, inline
+    )
     # Line breaks go in before the page is cut into slots, so every recipient's
     # copy shares them and 8bit messages keep their lines within SMTP's limit.
-    page = wrap_html(inliner.inline_css(source))
-    timings.inline = time.perf_counter() - started
+    page = wrap_html(inlined)
 
     started = time.perf_counter()
     text = _render_template(env, TEXT_TEMPLATE, context)

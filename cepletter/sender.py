@@ -214,7 +214,10 @@ class Sender:
             except ConnectFailed as exc:
                 self._outcome(recipient, Outcome(0, exc.message), attempts, first, built.message_id)
                 return None
-        outcome = connection.send(self.factory.sender, recipient.email, built.data)
+        if built.eight_bit and not connection.eight_bit:
+            # A server without 8BITMIME gets the same message as quoted-printable.
+            built = self.factory.build(recipient, eight_bit=False)
+        outcome = connection.send(self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit)
         self._outcome(recipient, outcome, attempts, first, built.message_id)
         return None if outcome.dropped else connection
 

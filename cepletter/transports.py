@@ -52,7 +52,9 @@ class Outcome:
 
 
 class Connection(Protocol):
-    def send(self, sender: str, recipient: str, data: bytes) -> Outcome: ...
+    eight_bit: bool  # the far end takes 8bit bodies (SMTP: the server offers 8BITMIME)
+
+    def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -69,11 +71,13 @@ class Transport(Protocol):
 
 
 class MaildirConnection:
+    eight_bit = True  # a file takes any bytes
+
     def __init__(self, box: mailbox.Maildir, path: Path | None = None) -> None:
         self.box = box
         self.path = path
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+    def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome:
         try:
             key = self.box.add(data)
         except OSError as exc:
@@ -166,11 +170,14 @@ class SmtpConnection:
 
     def __init__(self, client: smtplib.SMTP) -> None:
         self.client = client
+        # RFC 6152: 8bit bodies only to a server that said so in its EHLO reply.
+        self.eight_bit = client.has_extn("8bitmime")
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+    def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome:
+        """Send ``data``; ``eight_bit`` says it holds 8bit body parts (sent as BODY=8BITMIME)."""
         client = self.client
         try:
-            code, msg = client.mail(sender)
+            code, msg = client.mail(sender, ["BODY=8BITMIME"] if eight_bit and self.eight_bit else [])
             if code != 250:
                 self._rset()
                 return Outcome(code, _reply(code, msg))

@@ -17,7 +17,9 @@ server), ``tls=ServerCert`` (offers STARTTLS with that certificate),
 ``implicit_tls=ServerCert`` (TLS from the first byte, like port 465),
 ``auth={"user": "password"}`` (AUTH PLAIN and LOGIN, or only those in
 ``auth_mechanisms``; required before MAIL; ``authenticator.logins`` lists them),
-``require_tls`` (refuse MAIL before STARTTLS).
+``require_tls`` (refuse MAIL before STARTTLS), ``eightbitmime=False`` (leave
+8BITMIME out of the EHLO reply, like an old relay). ``Received.mail_options``
+holds the MAIL FROM parameters, such as "BODY=8BITMIME".
 
 Certificates are made with ``cryptography``: ``make_ca(folder)`` gives a test
 certificate authority and a server certificate for 127.0.0.1/localhost signed
@@ -56,6 +58,7 @@ class Received:
     recipients: tuple[str, ...]
     data: bytes
     peer: tuple[str, int]  # the client's address and port: one per connection
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters, upper case: ("BODY=8BITMIME",)
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,24 @@ class _Handler:
             await asyncio.sleep(self.owner.delay)
         data = envelope.original_content or b""
         with self.owner.lock:
-            received = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data, tuple(session.peer))
+            received = Received(
+                str(envelope.mail_from), tuple(envelope.rcpt_tos), data, tuple(session.peer),
+                tuple(envelope.mail_options),
+            )
             self.owner.messages.append(received)
             number = len(self.owner.messages)
         return f"250 2.0.0 Ok: queued as Q{number}"
+
+
+class _SevenBitHandler(_Handler):
+    """A server that does not offer 8BITMIME (aiosmtpd offers it whenever it keeps bytes)."""
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # With this hook aiosmtpd leaves remembering the greeting to the handler.
+        session.host_name = hostname
+        return [line for line in responses if line[4:].upper() != "8BITMIME"]
 
 
 class _Authenticator:
@@ -145,6 +162,7 @@ class SmtpServer:
         auth: Mapping[str, str] | None = None,
         auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
         require_tls: bool = False,
+        eightbitmime: bool = True,
     ) -> None:
         self.rules = {k.lower(): v for k, v in (rules or {}).items()}
         self.delay = delay
@@ -171,7 +189,8 @@ class SmtpServer:
             kwargs["auth_require_tls"] = tls is not None
             kwargs["auth_required"] = tls is not None
             kwargs["auth_exclude_mechanism"] = [m for m in ("PLAIN", "LOGIN") if m not in auth_mechanisms]
-        self.controller = _FreePortController(_Handler(self), **kwargs)
+        handler = _Handler(self) if eightbitmime else _SevenBitHandler(self)
+        self.controller = _FreePortController(handler, **kwargs)
 
     def _rule_for(self, address: str) -> str | None:
         key = address.lower()

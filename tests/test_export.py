@@ -14,6 +14,7 @@ from deliverykit import make_workspace
 
 from cepletter.config import load_settings
 from cepletter.export import export, local_images, write_zip
+from cepletter.issue import load
 from cepletter.rendered import FilledTemplate, RenderedIssue
 
 BUILD = Path("issues/2025-12/build")
@@ -157,4 +158,35 @@ def test_mbox_keeps_body_lines_that_start_with_from(tmp_path: Path) -> None:
         body = parsed.get_body(("plain",))
         assert body is not None
         assert body.get_content() == "Intro\nFrom the start of the year\n>From quoted\n"
+        assert body["Content-Transfer-Encoding"] == "quoted-printable"
+        html = parsed.get_body(("html",))
+        assert html is not None and html["Content-Transfer-Encoding"] == "8bit"
     box.close()
+
+
+def test_mbox_and_eml_bodies_are_8bit_and_decode_to_the_rendered_issue(tmp_path: Path, run: Invoke) -> None:
+    from cepletter.export import write_mbox
+    from cepletter.recipient import Recipient
+    from cepletter.render import render_issue
+
+    ws = make_workspace(tmp_path / "ws")
+    settings = load_settings(ws)
+    rendered = render_issue(settings, load(settings.issues_dir / "2025-12" / "issue.md"))
+    write_mbox(settings, rendered, tmp_path / "all.mbox")
+    box = mailbox.mbox(tmp_path / "all.mbox", create=False)
+    people = {"anna@example.org": "Anna Jansen", "eva@example.org": "Eva Novák", "luca@example.org": ""}
+    for message in box:
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        address = parsed["To"].addresses[0].addr_spec
+        html, text = rendered.fill(Recipient(address, people[address]))
+        parts = {p.get_content_type(): p for p in parsed.iter_parts()}
+        assert [p["Content-Transfer-Encoding"] for p in parts.values()] == ["8bit", "8bit"]
+        assert (parts["text/html"].get_content(), parts["text/plain"].get_content()) == (html, text)
+        assert max(len(line) for line in message.as_bytes().split(b"\n")) <= 998
+    assert len(box) == 3
+    box.close()
+    eml = run("-C", str(ws), "export", "--format", "eml", "-o", str(tmp_path / "n.eml"))
+    assert eml.exit_code == 0, eml.stderr
+    parsed = email.message_from_bytes((tmp_path / "n.eml").read_bytes(), policy=email.policy.default)
+    assert [p["Content-Transfer-Encoding"] for p in parsed.iter_parts()] == ["8bit", "8bit"]
+    assert (parsed.get_body(("html",)).get_content(), parsed.get_body(("plain",)).get_content()) == rendered.web()

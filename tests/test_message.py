@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from dataclasses import replace
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from cepletter.errors import ConfigError
 from cepletter.message import TEST_PREFIX, MessageFactory, encode_header, format_address, one_line
 from cepletter.recipient import Recipient
+from cepletter.rendered import FilledTemplate
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -66,10 +68,15 @@ def test_bodies_are_byte_for_byte_the_rendered_ones(factory: MessageFactory) -> 
     assert "Eva Novák &lt;&amp;&gt; &quot;quoted&quot;" in html
 
 
-def test_encoded_lines_stay_within_the_mime_limit(factory: MessageFactory) -> None:
-    data = factory.build(Recipient("anna@example.org", "A" * 300)).data
-    body = data.split(b"\n\n", 1)[1]
+def test_quoted_printable_lines_stay_within_76_characters(factory: MessageFactory) -> None:
+    recipient = Recipient("anna@example.org", "A" * 300)
+    built = factory.build(recipient, eight_bit=False)
+    assert not built.eight_bit
+    body = built.data.split(b"\n\n", 1)[1]
     assert max(len(line) for line in body.split(b"\n")) <= 76
+    assert body.count(b"Content-Transfer-Encoding: quoted-printable") == 2
+    assert b"8bit" not in built.data
+    assert bodies(parse(built.data)) == factory.rendered.fill(recipient)
 
 
 def test_smtp_messages_use_crlf_and_maildir_messages_lf(tmp_path: Path) -> None:
@@ -176,6 +183,7 @@ def test_any_name_round_trips_through_the_body(tmp_path_factory: pytest.TempPath
     assert html == expected_html
     assert text == expected_text
     assert not re.search(rb"(?m)^From ", factory.build(recipient).data)
+    assert max(len(line) for line in factory.build(recipient).data.split(b"\n")) <= 998
     wire = MessageFactory(make_settings(root), factory.rendered, crlf=True).build(recipient).data
     assert b"\r\r" not in wire and wire.count(b"\n") == wire.count(b"\r\n")
     assert set(message.keys()) == {
@@ -196,3 +204,108 @@ def test_long_words_in_subject_and_name_still_fold(tmp_path: Path) -> None:
     # between encoded words inside a display name, against RFC 2047 section 6.2.
     raw_to = email.message_from_bytes(data)["To"]
     assert str(make_header(decode_header(raw_to))) == "N" * 1200 + " <a@example.org>"
+
+
+# ---------------------------------------------------------------- 8bit bodies
+
+
+def parts_of(data: bytes) -> list[EmailMessage]:
+    return list(parse(data).iter_parts())
+
+
+def test_html_goes_as_8bit_with_long_lines_and_fewer_bytes(factory: MessageFactory) -> None:
+    recipient = Recipient("eva@example.org", "Eva Novák")
+    built = factory.build(recipient)
+    assert built.eight_bit
+    text_part, html_part = parts_of(built.data)
+    assert html_part["Content-Transfer-Encoding"] == "8bit"
+    # The text holds a line starting "From ": that part stays quoted-printable.
+    assert text_part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert "café".encode() in built.data and b"=C3=A9" in built.data.split(b"text/html")[0]
+    assert bodies(parse(built.data)) == factory.rendered.fill(recipient)
+    assert html_part.get_content() == factory.rendered.fill(recipient)[0]
+    assert max(len(line) for line in built.data.split(b"\n")) <= 998
+    assert len(built.data) < len(factory.build(recipient, eight_bit=False).data)
+
+
+def test_a_text_without_from_lines_goes_as_8bit(tmp_path: Path) -> None:
+    rendered = make_rendered()
+    text = rendered.text
+    parts = tuple(p.replace("From the start", "from the start") for p in text.parts)
+    rendered = replace(rendered, text=replace(text, parts=parts))
+    factory = MessageFactory(make_settings(tmp_path), rendered)
+    recipient = Recipient("a@example.org", "Ann")
+    text_part, html_part = parts_of(factory.build(recipient).data)
+    assert (text_part["Content-Transfer-Encoding"], html_part["Content-Transfer-Encoding"]) == ("8bit", "8bit")
+    # A line that is a single "." stays as it is in the message; SMTP's dot-stuffing is smtplib's job.
+    assert b"\n.\n" in factory.build(recipient).data
+    assert bodies(parse(factory.build(recipient).data)) == rendered.fill(recipient)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("N" * 1000, "a line over 998 octets"), ("Zoë\rBcc", "a bare CR"), ("nul\x00here", "a NUL"),
+     ("x\nFrom the boss", "a line starting From")],
+)
+def test_a_value_that_cannot_go_as_8bit_makes_its_part_quoted_printable(
+    factory: MessageFactory, name: str, why: str
+) -> None:
+    recipient = Recipient("a@example.org", name)
+    built = factory.build(recipient)
+    _, html_part = parts_of(built.data)
+    assert html_part["Content-Transfer-Encoding"] == "quoted-printable", why
+    assert not built.eight_bit
+    assert bodies(parse(built.data)) == factory.rendered.fill(recipient)
+    assert max(len(line) for line in built.data.split(b"\n")) <= 998
+    assert not re.search(rb"(?m)^From ", built.data)
+
+
+def test_a_name_just_within_the_limit_stays_8bit(tmp_path: Path) -> None:
+    rendered = make_rendered()
+    factory = MessageFactory(make_settings(tmp_path), rendered)
+    fixed = len("<html><body><p>Dear ") + len(",</p>")
+    fits = Recipient("a@example.org", "N" * (998 - fixed))
+    over = Recipient("a@example.org", "N" * (999 - fixed))
+    assert parts_of(factory.build(fits).data)[1]["Content-Transfer-Encoding"] == "8bit"
+    assert parts_of(factory.build(over).data)[1]["Content-Transfer-Encoding"] == "quoted-printable"
+
+
+def test_8bit_smtp_form_has_only_crlf_line_ends(tmp_path: Path) -> None:
+    factory = MessageFactory(make_settings(tmp_path), make_rendered(body_lines=20), crlf=True)
+    data = factory.build(Recipient("a@example.org", "Ann\nLee")).data
+    assert data.count(b"\n") == data.count(b"\r\n") and data.count(b"\r") == data.count(b"\r\n")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert b"\x00" not in data
+
+
+def test_web_message_is_8bit_too(factory: MessageFactory) -> None:
+    built = factory.build_web()
+    assert built.eight_bit
+    assert bodies(parse(built.data)) == factory.rendered.web()
+
+
+@pytest.mark.parametrize(
+    ("parts", "value", "eight_bit"),
+    [
+        (("Hello ", "\nend\n"), "Ann", True),
+        (("Hello\n", " there\n"), "From", False),  # the value starts a line with "From "
+        (("Hello\nFr", "\n"), "om here", False),  # a "From " line made of static text and the value
+        (("Fr", "\n"), "om the start", False),  # at the very start of the body
+        (("Hello\n", "rom x\n"), "F", False),
+        (("Hello\nFrom here ", "\n"), "Ann", False),  # in the static text: never 8bit
+        (("Hello ", "\n"), "x\nFrom y", False),
+        (("Hello ", "\n"), "x\nfrom y", True),
+    ],
+)
+def test_no_line_starts_with_from_in_an_8bit_part(
+    tmp_path: Path, parts: tuple[str, str], value: str, eight_bit: bool
+) -> None:
+    template = FilledTemplate(parts, (("recipient.name", lambda v: v),))
+    rendered = replace(make_rendered(), text=template)
+    factory = MessageFactory(make_settings(tmp_path), rendered)
+    recipient = Recipient("a@example.org", value)
+    data = factory.build(recipient).data
+    text_part = parts_of(data)[0]
+    assert text_part["Content-Transfer-Encoding"] == ("8bit" if eight_bit else "quoted-printable")
+    assert not re.search(rb"(?m)^From ", data)
+    assert text_part.get_payload(decode=True) == (parts[0] + value + parts[1]).encode("utf-8")

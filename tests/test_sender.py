@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import email
+import email.policy
+import mailbox
 import threading
+from dataclasses import replace
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from cepletter.errors import DeliveryError
 from cepletter.journal import Journal, read_results
 from cepletter.message import MessageFactory
 from cepletter.recipient import Recipient
+from cepletter.rendered import RenderedIssue
 from cepletter.sender import Options, RateLimiter, Sender, dry_run
 from cepletter.transports import MaildirTransport, SmtpTransport, make_transport
 
@@ -165,3 +170,57 @@ def test_rate_limiter_gives_up_when_stopped() -> None:
     assert limiter.wait(stop) is True  # the first token is there at once
     stop.set()
     assert limiter.wait(stop) is False  # the next is far away: a stop ends the wait
+
+
+# ---------------------------------------------------------------- 8bit or quoted-printable
+
+
+def _dotted_rendered() -> RenderedIssue:
+    """A rendered issue whose text has a line that is a single "." and no "From " line."""
+    rendered = make_rendered(body_lines=30)
+    parts = tuple(p.replace("From the start", "from the start") for p in rendered.text.parts)
+    return replace(rendered, text=replace(rendered.text, parts=parts))
+
+
+def _parts(data: bytes) -> list[EmailMessage]:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage) and message.defects == []
+    return list(message.iter_parts())
+
+
+@pytest.mark.parametrize("eightbitmime", [True, False])
+def test_8bit_only_to_a_server_that_offers_8bitmime(tmp_path: Path, eightbitmime: bool) -> None:
+    rendered = _dotted_rendered()
+    recipients = [Recipient("a@example.org", "Åsa Lindqvist"), Recipient("b@example.org", "Bob")]
+    with SmtpServer(eightbitmime=eightbitmime) as server:
+        transport, _, opts = engine(tmp_path, server.port)
+        factory = MessageFactory(make_settings(tmp_path), rendered, crlf=True)
+        summary = Sender(transport, factory, opts).run(recipients)
+    assert summary.sent == 2
+    encoding = "8bit" if eightbitmime else "quoted-printable"
+    for received, recipient in zip(server.messages, recipients, strict=True):
+        assert received.mail_options == (("BODY=8BITMIME",) if eightbitmime else ())
+        text_part, html_part = _parts(received.data)
+        assert text_part["Content-Transfer-Encoding"] == html_part["Content-Transfer-Encoding"] == encoding
+        html, text = rendered.fill(recipient)
+        # The server hands over CRLF line ends; smtplib's dot-stuffing of the "." line is undone.
+        assert html_part.get_payload(decode=True) == html.replace("\n", "\r\n").encode("utf-8")
+        assert text_part.get_payload(decode=True) == text.replace("\n", "\r\n").encode("utf-8")
+        assert "\n.\n" in text
+        assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))
+        assert received.data.isascii() is not eightbitmime
+
+
+def test_maildir_messages_are_8bit_and_open_with_mailbox(tmp_path: Path) -> None:
+    rendered = _dotted_rendered()
+    factory = MessageFactory(make_settings(tmp_path), rendered)
+    recipient = Recipient("a@example.org", "Åsa Lindqvist")
+    summary = Sender(MaildirTransport(tmp_path / "outbox"), factory, Options(rate=0)).run([recipient])
+    assert summary.sent == 1
+    box = mailbox.Maildir(tmp_path / "outbox", factory=None, create=False)
+    (key,) = box.keys()
+    message = box.get_message(key)
+    assert message["To"] == "=?utf-8?q?=C3=85sa_Lindqvist?= <a@example.org>"
+    parts = _parts(box.get_bytes(key))
+    assert [p["Content-Transfer-Encoding"] for p in parts] == ["8bit", "8bit"]
+    assert (parts[1].get_content(), parts[0].get_content()) == rendered.fill(recipient)

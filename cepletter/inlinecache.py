@@ -1,0 +1,64 @@
+"""Inlined pages kept on disk, so that `send` after `preview` does not inline again.
+
+Inlining (premailer) is the slow step of a render: a third of a second to load
+and more to run. Its result depends only on the page Jinja produced (and on
+the inliner's code), so it is kept under the workspace's cache folder, keyed
+by a hash of both. The placeholder tokens carry a random salt per render; the
+salt is taken out of the key and the stored page and put back on the way out,
+so a later render of the same content finds the stored page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from cepletter import __version__
+from cepletter.fsutil import atomic_write_text
+
+_FOLDER = "inlined"
+_KEEP = 16  # a few issues and their edits; older pages are removed
+_NEUTRAL = "cepslot\x00"
+
+
+def _code_fingerprint() -> bytes:
+    here = Path(__file__).resolve().parent
+    parts = [__version__.encode()]
+    for name in ("inliner.py",):
+        with contextlib.suppress(OSError):
+            parts.append((here / name).read_bytes())
+    try:
+        from importlib.metadata import version
+
+        parts.append(f"premailer {version('premailer')} cssutils {version('cssutils')}".encode())
+    except Exception:  # no metadata: the key still changes with cepletter itself
+        pass
+    return b"\0".join(parts)
+
+
+def inline_cached(page: str, salt: str, folder: Path | None, inline: Callable[[str], str]) -> tuple[str, bool]:
+    """``inline(page)``, from the cache when it has it; returns (result, whether it was cached)."""
+    marker = f"cepslot{salt}"
+    if folder is None or "\x00" in page:
+        return inline(page), False
+    neutral = page.replace(marker, _NEUTRAL)
+    key = hashlib.sha256(_code_fingerprint() + b"\0" + neutral.encode("utf-8", "surrogatepass")).hexdigest()
+    path = folder / _FOLDER / f"{key[:40]}.html"
+    try:
+        return path.read_text(encoding="utf-8").replace(_NEUTRAL, marker), True
+    except (OSError, UnicodeDecodeError):
+        pass
+    result = inline(page)
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        atomic_write_text(path, result.replace(marker, _NEUTRAL), fsync=False)
+        _prune(path.parent)
+    return result, False
+
+
+def _prune(folder: Path) -> None:
+    pages = sorted(folder.glob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in pages[_KEEP:]:
+        with contextlib.suppress(OSError):
+            old.unlink()

@@ -1,0 +1,206 @@
+"""Line breaks in HTML only where they cannot change the page: text, between attributes, style values."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cepletter.linewrap import break_points, wrap_html
+
+KEEP = {"pre", "textarea", "script", "style", "title"}
+
+
+class _Events(HTMLParser):
+    """The parse of a page as a list of events, whitespace in text and style values normalised."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.events: list[tuple[object, ...]] = []
+        self.open: list[str] = []
+
+    def _data(self, kind: str, data: str) -> None:
+        if not any(tag in KEEP for tag in self.open):
+            data = " ".join(data.split())
+        if self.events and self.events[-1][0] == kind:
+            data = str(self.events.pop()[1]) + data
+        self.events.append((kind, data))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        norm = [(k, " ".join(v.split()) if k == "style" and v else v) for k, v in attrs]
+        self.events.append(("start", tag, tuple(norm)))
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.events.append(("end", tag))
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+    def handle_data(self, data: str) -> None:
+        self._data("data", data)
+
+    def handle_comment(self, data: str) -> None:
+        self.events.append(("comment", data))
+
+    def handle_decl(self, decl: str) -> None:
+        self.events.append(("decl", decl))
+
+
+def events(page: str) -> list[tuple[object, ...]]:
+    parser = _Events()
+    parser.feed(page)
+    parser.close()
+    return parser.events
+
+
+def only_whitespace_became_line_feeds(before: str, after: str) -> bool:
+    return len(before) == len(after) and all(
+        a == b or (a in " \t" and b == "\n") for a, b in zip(before, after, strict=True)
+    )
+
+
+# ---------------------------------------------------------------- examples
+
+def test_short_lines_come_back_unchanged() -> None:
+    page = '<p style="color: red">Hello  world</p>\n<a href="https://example.org/a b">x</a>\n'
+    assert wrap_html(page, 60) is page
+
+
+def test_long_text_breaks_between_words() -> None:
+    page = "<p>" + "probation " * 200 + "</p>"
+    wrapped = wrap_html(page, 100)
+    assert max(len(line) for line in wrapped.split("\n")) <= 100
+    assert wrapped.replace("\n", " ") == page
+    assert all(line.startswith(("probation", "<p>")) for line in wrapped.split("\n"))
+
+
+def test_urls_and_other_attribute_values_are_never_broken() -> None:
+    href = "https://example.org/news?q=" + "a%20b " * 40
+    page = f'<p><a href="{href}" title="a title with spaces">' + "word " * 50 + "</a></p>"
+    wrapped = wrap_html(page, 80)
+    assert f'href="{href}"' in wrapped
+    assert 'title="a title with spaces"' in wrapped
+    assert events(wrapped) == events(page)
+
+
+def test_breaks_between_attributes_and_in_style_outside_css_strings() -> None:
+    style = "font-family: 'Open Sans', &quot;Helvetica Neue&quot;, Arial; background: url(a b.png) no-repeat; " * 6
+    page = f'<td class="cell" style="{style}" width="100" align="left">x</td>'
+    wrapped = wrap_html(page, 120)
+    assert max(len(line) for line in wrapped.split("\n")) <= 120
+    assert "'Open Sans'" in wrapped and "&quot;Helvetica Neue&quot;" in wrapped and "url(a b.png)" in wrapped
+    assert events(wrapped) == events(page)
+    many = "<td " + " ".join(f'data-n{i}="https://example.org/{i} x"' for i in range(20)) + ">x</td>"
+    wrapped = wrap_html(many, 70)
+    assert max(len(line) for line in wrapped.split("\n")) <= 70
+    assert '\ndata-n19="https://example.org/19 x">x</td>' in wrapped
+    assert events(wrapped) == events(many)
+
+
+def test_preformatted_and_raw_text_stay_as_written() -> None:
+    pre = "<pre>" + "keep  these   spaces " * 30 + "</pre>"
+    script = "<script>var s = '" + "a b " * 200 + "';</script>"
+    style = "<style>p { margin: 0 } " * 40 + "</style>"
+    textarea = "<textarea>" + "x y " * 200 + "</textarea>"
+    comment = "<!--[if mso]><table><tr><td>" + "w " * 300 + "</td></tr></table><![endif]-->"
+    page = pre + script + style + textarea + comment + "<p>" + "tail " * 100 + "</p>"
+    wrapped = wrap_html(page, 100)
+    for block in (pre, script, style, textarea, comment):
+        assert block in wrapped
+    assert "<p>tail" in wrapped and "\ntail" in wrapped
+
+
+def test_limit_counts_utf8_octets() -> None:
+    page = "<p>" + "Дмитрий Иванов " * 100 + "</p>"
+    wrapped = wrap_html(page, 200)
+    assert max(len(line.encode("utf-8")) for line in wrapped.split("\n")) <= 200
+    assert max(len(line) for line in wrapped.split("\n")) < 200
+
+
+def test_a_word_longer_than_the_limit_stays_whole_and_the_rest_still_wraps() -> None:
+    word = "x" * 300
+    page = f"<p>a b {word} c d " + "e " * 200 + "</p>"
+    wrapped = wrap_html(page, 100)
+    lines = wrapped.split("\n")
+    assert word in lines
+    assert all(len(line) <= 100 for line in lines if line != word)
+
+
+def test_nothing_to_break_at_leaves_the_line() -> None:
+    page = "<p>https://example.org/" + "x" * 500 + "</p>"
+    assert wrap_html(page, 100) == page
+    assert list(break_points(page)) == []
+
+
+def test_a_lone_less_than_sign_is_text() -> None:
+    page = "<p>" + "1 < 2 and " * 60 + "</p>"
+    wrapped = wrap_html(page, 80)
+    assert max(len(line) for line in wrapped.split("\n")) <= 80
+    assert events(wrapped) == events(page)
+
+
+# ---------------------------------------------------------------- properties
+
+_word = st.text(st.sampled_from("abcdeé&;<>\"'=/ü€"), min_size=1, max_size=12)
+_space = st.sampled_from([" ", "  ", "\t", "\n", " \n "])
+_url = st.from_regex(r"https://example\.org/[a-z0-9 ?=&;%]{0,20}", fullmatch=True)
+_css = st.lists(
+    st.sampled_from(["color: red", "font-family: 'Open Sans', Arial", "margin: 0 auto",
+                     "background: url(x y.png)", 'font-family: &quot;A B&quot;', "padding: 1px 2px 3px 4px"]),
+    max_size=6,
+).map("; ".join)
+
+
+@st.composite
+def _element(draw: st.DrawFn) -> str:
+    tag = draw(st.sampled_from(["p", "a", "td", "span", "pre", "div", "script", "textarea", "b"]))
+    attrs = ""
+    if draw(st.booleans()):
+        attrs += f' href="{draw(_url)}"'
+    if draw(st.booleans()):
+        attrs += f'  style="{draw(_css)}"'
+    if draw(st.booleans()):
+        attrs += " data-x='a b'"
+    words = draw(st.lists(st.tuples(_word, _space), max_size=25))
+    inner = "".join(w + s for w, s in words)
+    if tag in ("script", "textarea", "pre"):
+        inner = inner.replace("<", "").replace("&", "")
+    return f"<{tag}{attrs}>{inner}</{tag}>"
+
+
+_page = st.lists(st.one_of(_element(), st.tuples(_word, _space).map("".join), st.just("<!-- a  b -->")),
+                 max_size=30).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(page=_page, limit=st.integers(min_value=20, max_value=200))
+def test_wrapping_changes_no_meaning(page: str, limit: int) -> None:
+    wrapped = wrap_html(page, limit)
+    assert only_whitespace_became_line_feeds(page, wrapped)
+    assert events(wrapped) == events(page)
+    assert wrap_html(wrapped, limit) == wrapped
+
+
+@settings(max_examples=200, deadline=None)
+@given(page=_page, limit=st.integers(min_value=20, max_value=200))
+def test_every_line_fits_where_a_break_point_allows(page: str, limit: int) -> None:
+    wrapped = wrap_html(page, limit)
+    points = set(break_points(page))
+    start = 0
+    for line in wrapped.split("\n"):
+        end = start + len(line)
+        if len(line.encode("utf-8")) > limit:
+            # Too long only when no break point lies within the limit from the line's start.
+            inside = [p for p in points if start < p < end and len(page[start:p].encode("utf-8")) <= limit]
+            assert inside == [], (line, inside)
+        start = end + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(page=st.text(max_size=400), limit=st.integers(min_value=10, max_value=120))
+def test_any_text_is_only_ever_rewrapped_at_whitespace(page: str, limit: int) -> None:
+    wrapped = wrap_html(page, limit)
+    assert only_whitespace_became_line_feeds(page, wrapped)
+    assert re.sub(r"\s", "", wrapped) == re.sub(r"\s", "", page)
