@@ -48,7 +48,7 @@ def bench_personalise(ctx: Context) -> Section:
         f"{ctx.scale.personalise:,} recipients per round from subscribers.csv ({share:.0%} with names outside "
         "ASCII, as in a European list, which need RFC 2047 encoding in To), in a fresh process each round; "
         "the issue is rendered and inlined once beforehand, then `MessageFactory.build` makes every "
-        "recipient's complete message (headers, both bodies, quoted-printable)."
+        "recipient's complete message (headers, both bodies, 8bit)."
     )
     return section
 

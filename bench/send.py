@@ -136,6 +136,9 @@ def _send(ctx: Context, connections: int, engine: str = "aiosmtpd") -> Section:
         f"{count:,} recipients, one message each, every run checked at the sink (messages = distinct "
         f"recipients); the newsletter has {news.items} items, {len(news.html.encode()):,} bytes of HTML. "
         "cepletter's runs include its journal (send-log.jsonl, fsynced), removed before each run. "
+        "The workspace was previewed once after drafting, as in normal use, so `send` renders the issue "
+        "with Jinja and reuses the inlined page that preview left in the cache (it inlines again whenever "
+        "the page changes). "
         "The bare loop sends one message built by cepletter's own message builder, unchanged, to everyone."
     )
     return section
