@@ -24,6 +24,23 @@ def drop_imports(page: str) -> str:
     return _STYLE.sub(lambda m: m.group(1) + _IMPORT.sub("", m.group(2)) + m.group(3), page)
 
 
+# How premailer is run: offline, silent, keeping classes and !important.
+PREMAILER_OPTIONS: dict[str, object] = {
+    "allow_network": False,
+    "allow_loading_external_files": False,
+    "disable_link_rewrites": True,
+    "disable_validation": True,
+    "strip_important": False,
+    "keep_style_tags": False,
+    "remove_classes": False,
+    # Its check for floated images parses every image style with full CSS
+    # validation, which costs a third of a second on first use; the theme
+    # floats no images.
+    "align_floating_images": False,
+    "cssutils_logging_level": logging.CRITICAL,
+}
+
+
 def load() -> None:
     """Import premailer and cssutils (a third of a second, once per process)."""
     import cssutils  # noqa: F401
@@ -40,21 +57,7 @@ def inline_css(page: str) -> str:
 
     cssutils.log.setLevel(logging.CRITICAL)
     logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
-    inliner = _premailer_class()(
-        drop_imports(page),
-        allow_network=False,
-        allow_loading_external_files=False,
-        disable_link_rewrites=True,
-        disable_validation=True,
-        strip_important=False,
-        keep_style_tags=False,
-        remove_classes=False,
-        # Its check for floated images parses every image style with full
-        # CSS validation, which costs a third of a second on first use; the
-        # theme floats no images.
-        align_floating_images=False,
-        cssutils_logging_level=logging.CRITICAL,
-    )
+    inliner = _premailer_class()(drop_imports(page), **PREMAILER_OPTIONS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out: str = inliner.transform(pretty_print=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import pytest
@@ -51,18 +50,7 @@ def premailer_reference(html: str) -> str:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out: str = Premailer(
-            inliner.drop_imports(html),
-            allow_network=False,
-            allow_loading_external_files=False,
-            disable_link_rewrites=True,
-            disable_validation=True,
-            strip_important=False,
-            keep_style_tags=False,
-            remove_classes=False,
-            align_floating_images=False,
-            cssutils_logging_level=logging.CRITICAL,
-        ).transform(pretty_print=False)
+        out: str = Premailer(inliner.drop_imports(html), **inliner.PREMAILER_OPTIONS).transform(pretty_print=False)
     return out
 
 
