@@ -17,6 +17,7 @@ from bench.measure import (
     Section,
     Target,
     ratio_per_round,
+    reap,
     rotated,
     run_timed,
 )
@@ -42,13 +43,7 @@ class _FeedServer:
 
     def close(self) -> None:
         self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        reap(self.proc)
 
 
 def _listed(run: Run) -> int:

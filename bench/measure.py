@@ -150,6 +150,17 @@ def python_env(extra_path: Path | None = None) -> dict[str, str]:
 # ---------------------------------------------------------------- the sink
 
 
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Wait for a helper process that was told to stop; kill it after 10 s; close its output."""
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 class Sink:
     """The counting SMTP sink (bench/sink.py) in its own process."""
 
@@ -194,14 +205,8 @@ class Sink:
     def close(self) -> None:
         if self.proc.poll() is None:
             assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+            self.proc.stdin.close()  # the sink's signal to print its counters and stop
+        reap(self.proc)
 
     def __enter__(self) -> Sink:
         return self
