@@ -29,13 +29,28 @@ def _code_fingerprint() -> bytes:
     for name in ("inliner.py",):
         with contextlib.suppress(OSError):
             parts.append((here / name).read_bytes())
-    try:
-        from importlib.metadata import version
-
-        parts.append(f"premailer {version('premailer')} cssutils {version('cssutils')}".encode())
-    except Exception:  # no metadata: the key still changes with cepletter itself
-        pass
+    parts.extend(_installed(name) for name in ("premailer", "cssutils", "lxml"))
     return b"\0".join(parts)
+
+
+def _installed(package: str) -> bytes:
+    """What identifies the installed copy of ``package`` (found, not imported: that takes time).
+
+    Installing another version rewrites its files, so their size and time change.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return f"{package} -".encode()
+    try:
+        stat = Path(spec.origin).stat()
+    except OSError:
+        return f"{package} {spec.origin}".encode()
+    return f"{package} {spec.origin} {stat.st_size} {stat.st_mtime_ns}".encode()
 
 
 def inline_cached(page: str, salt: str, folder: Path | None, inline: Callable[[str], str]) -> tuple[str, bool]:

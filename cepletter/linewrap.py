@@ -9,7 +9,8 @@ alike:
   ``<style>`` (and ``<title>``, ``<xmp>``, ``<listing>``, ``<plaintext>``),
   whose whitespace is kept as written;
 - between the attributes of a tag;
-- inside a ``style="..."`` value, outside CSS strings and parentheses.
+- inside a ``style="..."`` value, outside CSS strings and parentheses;
+- inside a ``<style>`` element, outside CSS strings, comments and parentheses.
 
 Never inside another attribute value (a URL stays whole), a comment, a
 doctype, or a word. The length of the text stays the same: one whitespace
@@ -21,6 +22,17 @@ lets the renderer wrap the page once, with placeholders where recipient values
 go: a full render with one recipient's values wraps the same way wherever the
 lines holding values fit. (Where a filled-in line would still be too long for
 SMTP, the message builder sends that part quoted-printable.)
+
+``compact_html`` goes the other way first: a run of whitespace holding a line
+break becomes one space where the page cannot tell the two apart (next to a
+block-level tag, and inside ``<style>``), so the template's indentation
+leaves no short lines behind. ``layout_html`` does both: a 41 KB newsletter
+goes out in about fifty lines instead of four hundred, and a receiving server
+reads it line by line.
+
+Both take ``opaque``, a pattern for the spans that hold per-recipient values:
+those count as no length and are never changed or broken, so where the lines
+fall depends on the template and the issue, never on a recipient's name.
 """
 
 from __future__ import annotations
@@ -37,44 +49,75 @@ _ATTR_NAME = re.compile(r"[^\s/>=][^\s/>=]*")
 _UNQUOTED = re.compile(r"[^\s>]*")
 _WS = " \t\n\r\f"
 _BREAKABLE = " \t"
+_SPACE = re.compile(r"[ \t]")
+_LF = re.compile(r"\n")
 # Character references that stand for a quote inside a style value.
 _QUOTE_REFS = {"&quot;": '"', "&#34;": '"', "&#x22;": '"', "&apos;": "'", "&#39;": "'", "&#x27;": "'"}
 _QUOTE_REF = re.compile(r"&(?:quot|apos|#34|#39|#x22|#x27);", re.I)
 
 
-def wrap_html(html: str, limit: int = DEFAULT_LIMIT) -> str:
+def layout_html(html: str, limit: int = DEFAULT_LIMIT, opaque: re.Pattern[str] | None = None) -> str:
+    """``compact_html`` then ``wrap_html``: few lines, none longer than ``limit`` where avoidable."""
+    return wrap_html(compact_html(html, opaque), limit, opaque)
+
+
+def wrap_html(html: str, limit: int = DEFAULT_LIMIT, opaque: re.Pattern[str] | None = None) -> str:
     """``html`` with lines longer than ``limit`` UTF-8 octets broken where it is safe.
 
     A line stays longer than ``limit`` only where it holds no safe break point
     within the limit (a very long URL, say); it is then broken at the first
-    safe point after it, if there is one.
+    safe point after it, if there is one. Spans matching ``opaque`` count as
+    no length and are never broken.
     """
-    if _fits(html, limit):
+    measure = _Measure(html, opaque)
+    if measure.fits_all(limit):
         return html
-    points = sorted(break_points(html))
+    points = [p for p in sorted(break_points(html)) if not measure.inside(p)]
     if not points:
         return html
     out = list(html)
     index = 0  # into points
-    start = 0  # where the current line starts
-    for line in html.split("\n"):
-        end = start + len(line)
-        if not _fits(line, limit):
+    for start, end in measure.lines():
+        if measure.octets(start, end) > limit:
             while index < len(points) and points[index] < start:
                 index += 1
-            chosen = _wrap_line(html, start, end, points, index, limit)
+            chosen = _wrap_line(measure, start, end, points, index, limit)
             for point in chosen:
                 out[point] = "\n"
-        start = end + 1
     return "".join(out)
 
 
-def _fits(text: str, limit: int) -> bool:
-    """Every line of ``text`` within ``limit`` octets (checked cheaply when clearly true)."""
-    longest = max((len(line) for line in text.split("\n")), default=0)
-    if longest * 4 <= limit:
-        return True
-    return all(len(line.encode("utf-8")) <= limit for line in text.split("\n") if len(line) > limit // 4)
+class _Measure:
+    """Octet lengths of stretches of a page, with the opaque spans left out."""
+
+    def __init__(self, html: str, opaque: re.Pattern[str] | None) -> None:
+        self.html = html
+        self.spans = [m.span() for m in opaque.finditer(html)] if opaque is not None else []
+
+    def octets(self, start: int, end: int) -> int:
+        n = _octets(self.html, start, end)
+        for s, e in self.spans:
+            if s < end and e > start:
+                n -= _octets(self.html, max(s, start), min(e, end))
+        return n
+
+    def inside(self, index: int) -> bool:
+        return any(s <= index < e for s, e in self.spans)
+
+    def lines(self) -> Iterator[tuple[int, int]]:
+        """(start, end) of each line; a line feed inside an opaque span ends no line."""
+        start = 0
+        for match in _LF.finditer(self.html):
+            if not self.spans or not self.inside(match.start()):
+                yield start, match.start()
+                start = match.end()
+        yield start, len(self.html)
+
+    def fits_all(self, limit: int) -> bool:
+        """Every line within ``limit`` octets (checked cheaply when clearly true)."""
+        if not self.spans and max((len(line) for line in self.html.split("\n")), default=0) * 4 <= limit:
+            return True
+        return all(end - start <= limit // 4 or self.octets(start, end) <= limit for start, end in self.lines())
 
 
 def _octets(text: str, start: int, end: int) -> int:
@@ -82,15 +125,15 @@ def _octets(text: str, start: int, end: int) -> int:
     return len(part) if part.isascii() else len(part.encode("utf-8"))
 
 
-def _wrap_line(html: str, start: int, end: int, points: list[int], index: int, limit: int) -> list[int]:
+def _wrap_line(measure: _Measure, start: int, end: int, points: list[int], index: int, limit: int) -> list[int]:
     """Greedy: break at the last point that keeps the line within ``limit``, else the first one."""
     chosen: list[int] = []
     line_start = start
-    while _octets(html, line_start, end) > limit:
+    while measure.octets(line_start, end) > limit:
         best = -1
         while index < len(points) and points[index] < end:
             point = points[index]
-            if _octets(html, line_start, point) > limit:
+            if measure.octets(line_start, point) > limit:
                 break
             best = point
             index += 1
@@ -111,9 +154,8 @@ def break_points(html: str) -> Iterator[int]:
     while i < n:
         lt = html.find("<", i)
         text_end = n if lt < 0 else lt
-        for j in range(i, text_end):
-            if html[j] in _BREAKABLE:
-                yield j
+        for space in _SPACE.finditer(html, i, text_end):
+            yield space.start()
         if lt < 0:
             return
         i = lt
@@ -130,7 +172,10 @@ def break_points(html: str) -> Iterator[int]:
             i, closed = yield from _tag(html, name_match.end())
             name = name_match.group(0).lower()
             if name in _KEEP and closed:
-                i = _skip_content(html, i, name)
+                end = _skip_content(html, i, name)
+                if name == "style":
+                    yield from _css_points(html, i, end)
+                i = end
         else:
             # A "<" that starts no tag is text ("a < b").
             i += 1
@@ -209,9 +254,176 @@ def _style_points(html: str, start: int, end: int) -> Iterator[int]:
         i += 1
 
 
+def _css_points(html: str, start: int, end: int, chars: str = _BREAKABLE, parens: bool = False) -> Iterator[int]:
+    """Whitespace (``chars``) in a style sheet outside strings, comments, escapes and parentheses
+    (unless ``parens``)."""
+    quote = ""
+    depth = 0
+    i = start
+    while i < end:
+        ch = html[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch == "/" and html.startswith("/*", i):
+            close = html.find("*/", i + 2, end)
+            i = end if close < 0 else close + 1
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == "\\":
+            i += 1
+        elif ch in chars and (depth == 0 or parens):
+            yield i
+        i += 1
+
+
 def _skip_content(html: str, i: int, name: str) -> int:
     """The index just after the content of a raw or preformatted element (at its end tag)."""
     if name == "plaintext":
         return len(html)
     match = re.compile(rf"</{re.escape(name)}[\s/>]", re.I).search(html, i)
     return len(html) if match is None else match.start()
+
+
+# ---------------------------------------------------------------- compacting
+
+# Elements whose boxes start or end a line: whitespace next to their tags is
+# dropped by layout (or never shown, in <head>), so a line break there is a space.
+_BLOCK = frozenset({
+    "address", "article", "aside", "base", "blockquote", "body", "br", "caption", "center", "col", "colgroup",
+    "dd", "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1",
+    "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr", "html", "li", "link", "main", "menu",
+    "meta", "nav", "ol", "p", "section", "style", "summary", "table", "tbody", "td", "tfoot", "th", "thead",
+    "title", "tr", "ul",
+})
+# A page that keeps whitespace as written somewhere by CSS is left as it is.
+_KEEPS_WHITESPACE = re.compile(r"white-space\s*:\s*(?:pre|break-spaces)", re.I)
+_RUN = re.compile(r"[ \t\r\f]*\n[ \t\r\n\f]*")
+_TAG_START = re.compile(r"</?([A-Za-z][^\s/>]*)")
+
+
+def compact_html(html: str, opaque: re.Pattern[str] | None = None) -> str:
+    """``html`` with each whitespace run that holds a line break made one space where that is the same page.
+
+    In text: runs next to the tag of a block-level element (``<p>``, ``<td>``,
+    ``<tr>``, ``<br>``...), outside ``<pre>``, ``<textarea>`` and the other
+    elements that keep their whitespace, and only when no CSS on the page
+    asks for whitespace to be kept. In a ``<style>`` element: runs outside
+    CSS strings and comments. Spans matching ``opaque`` are left alone.
+    """
+    spans = [m.span() for m in opaque.finditer(html)] if opaque is not None else []
+    in_text = _KEEPS_WHITESPACE.search(html) is None
+    runs: list[tuple[int, int]] = []
+    previous_block = True  # the start of the page is the start of a line
+    for kind, start, end, block in _segments(html):
+        if kind == "text":
+            if in_text:
+                for match in _RUN.finditer(html, start, end):
+                    s, e = match.span()
+                    touches_block = (s == start and previous_block) or (e == end and _block_at(html, end))
+                    if touches_block:
+                        runs.append((s, e))
+        elif kind == "style":
+            runs.extend(_css_runs(html, start, end))
+        previous_block = block
+    if spans:
+        runs = [r for r in runs if not any(s < r[1] and e > r[0] for s, e in spans)]
+    if not runs:
+        return html
+    out: list[str] = []
+    pos = 0
+    for s, e in runs:
+        out.append(html[pos:s])
+        out.append(" ")
+        pos = e
+    out.append(html[pos:])
+    return "".join(out)
+
+
+def _block_at(html: str, index: int) -> bool:
+    """Whether the markup at ``index`` is the tag of a block-level element."""
+    match = _TAG_START.match(html, index)
+    return match is not None and match.group(1).lower() in _BLOCK
+
+
+def _css_runs(html: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Runs of whitespace holding a line break in a style sheet, outside strings and comments."""
+    run_start = run_end = -1
+    has_break = False
+    for i in _css_points(html, start, end, chars=_WS, parens=True):
+        if i == run_end:
+            run_end = i + 1
+        else:
+            if has_break:
+                yield run_start, run_end
+            run_start, run_end, has_break = i, i + 1, False
+        has_break = has_break or html[i] == "\n"
+    if has_break:
+        yield run_start, run_end
+
+
+def _segments(html: str) -> Iterator[tuple[str, int, int, bool]]:
+    """(kind, start, end, block) for the text, tags, comments and raw contents of a page, in order.
+
+    ``kind`` is "text", "tag", "other" (a comment, doctype or stray markup),
+    "style" (a style sheet's content) or "raw" (other content kept as written);
+    ``block`` says whether a tag is a block-level element's.
+    """
+    i = 0
+    n = len(html)
+    while i < n:
+        lt = html.find("<", i)
+        text_end = n if lt < 0 else lt
+        if text_end > i:
+            yield "text", i, text_end, False
+        if lt < 0:
+            return
+        i = lt
+        rest = html[i + 1: i + 2]
+        if html.startswith("<!--", i):
+            close = html.find("-->", i + 4)
+            end = n if close < 0 else close + 3
+            yield "other", i, end, False
+            i = end
+        elif rest in ("!", "?"):
+            close = html.find(">", i)
+            end = n if close < 0 else close + 1
+            yield "other", i, end, html[i: i + 9].upper() == "<!DOCTYPE"
+            i = end
+        elif rest == "/" or (rest and rest.isascii() and rest.isalpha()):
+            name_match = _TAG_START.match(html, i)
+            if name_match is None:  # "</" not followed by a name: markup to skip
+                close = html.find(">", i)
+                end = n if close < 0 else close + 1
+                yield "other", i, end, False
+                i = end
+                continue
+            end, closed = _tag_end(html, name_match.end())
+            name = name_match.group(1).lower()
+            yield "tag", i, end, name in _BLOCK
+            i = end
+            if rest != "/" and name in _KEEP and closed:
+                content_end = _skip_content(html, i, name)
+                if content_end > i:
+                    yield ("style" if name == "style" else "raw"), i, content_end, False
+                i = content_end
+        else:
+            yield "text", i, i + 1, False
+            i += 1
+
+
+def _tag_end(html: str, i: int) -> tuple[int, bool]:
+    """The end of a tag from just after its name, as ``_tag`` finds it: (end, properly closed)."""
+    walker = _tag(html, i)
+    while True:
+        try:
+            next(walker)
+        except StopIteration as done:
+            end, closed = done.value
+            return end, closed

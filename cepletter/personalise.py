@@ -114,19 +114,55 @@ class TokenRecipient:
         return self._registry.slot(f"recipient.{name}")
 
 
+class ValueMarks:
+    """Marks around each real value in a full render, where the fast path has a token.
+
+    Line layout treats a marked value as it treats a token (no length, never
+    broken), so a full render lays out its lines the way the once-per-issue
+    render does; the marks are removed afterwards.
+    """
+
+    def __init__(self) -> None:
+        salt = secrets.token_hex(5)
+        self.open = f"cepval{salt}o"
+        self.close = f"cepval{salt}c"
+        self.pattern = re.compile(rf"{self.open}.*?{self.close}", re.S)
+
+    def mark(self, value: str) -> MarkedValue:
+        return MarkedValue(value, self)
+
+    def strip(self, page: str) -> str:
+        return page.replace(self.open, "").replace(self.close, "")
+
+
+class MarkedValue(str):
+    """A real value between marks; ``plain`` is the value itself."""
+
+    plain: str
+    marks: ValueMarks
+
+    def __new__(cls, plain: str, marks: ValueMarks) -> MarkedValue:
+        obj = super().__new__(cls, f"{marks.open}{plain}{marks.close}")
+        obj.plain = plain
+        obj.marks = marks
+        return obj
+
+
 class ValueRecipient:
     """``recipient`` in templates for a full render with one subscriber's real values."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str], marks: ValueMarks | None = None) -> None:
         self._values = values
+        self._marks = marks
 
     def __getattr__(self, name: str) -> str:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._values.get(f"recipient.{name}", "")
+        return self[name]
 
     def __getitem__(self, name: str) -> str:
-        return self._values.get(f"recipient.{name}", "")
+        value = self._values.get(f"recipient.{name}", "")
+        return self._marks.mark(value) if self._marks is not None else value
 
 
 def fallback(value: Any, default: str = "") -> Any:
@@ -138,6 +174,8 @@ def fallback(value: Any, default: str = "") -> Any:
     if isinstance(value, Slot):
         key = f"{value.key}{FALLBACK_SEP}{default}"
         return value.registry.slot(key, known_nonempty=bool(default))
+    if isinstance(value, MarkedValue):
+        return value.marks.mark(value.plain or default)
     return value if value else default
 
 

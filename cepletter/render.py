@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import cepletter
 from cepletter.errors import TemplateError
-from cepletter.linewrap import wrap_html
+from cepletter.linewrap import layout_html
 from cepletter.personalise import (
     FALLBACK_SEP,
     UNSUBSCRIBE_KEY,
     SlotMisuse,
     SlotRegistry,
     TokenRecipient,
+    ValueMarks,
     ValueRecipient,
     check_no_stray_tokens,
     fallback,
@@ -68,7 +69,7 @@ def template_dirs(settings: Settings) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=8)
-def _environment(dirs: tuple[str, ...], listing: tuple[str, ...]) -> Environment:
+def _environment(dirs: tuple[str, ...], listing: tuple[str, ...], cache_dir: str | None = None) -> Environment:
     # Cached so that `preview --serve` keeps compiled templates; auto_reload
     # picks up every saved change, and ``listing`` (the files present) makes a
     # new environment when a file that overrides the theme appears or goes.
@@ -76,6 +77,7 @@ def _environment(dirs: tuple[str, ...], listing: tuple[str, ...]) -> Environment
 
     env = Environment(
         loader=FileSystemLoader(list(dirs), encoding="utf-8"),
+        bytecode_cache=_bytecode_cache(Path(cache_dir)) if cache_dir else None,
         autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
                                      default_for_string=True, default=False),
         undefined=StrictUndefined,
@@ -91,7 +93,31 @@ def _environment(dirs: tuple[str, ...], listing: tuple[str, ...]) -> Environment
 def environment(settings: Settings) -> Environment:
     dirs = template_dirs(settings)
     listing = tuple(sorted(str(p) for d in dirs if d.is_dir() for p in d.rglob("*")))
-    return _environment(tuple(str(d) for d in dirs), listing)
+    return _environment(tuple(str(d) for d in dirs), listing, str(settings.cache_dir / "templates"))
+
+
+def _bytecode_cache(folder: Path) -> Any:
+    """Compiled templates kept in the workspace cache, so a command does not compile them again.
+
+    Jinja checks each entry against the template's source and its own and
+    Python's versions; a cache that cannot be read or written is simply not used.
+    """
+    import contextlib
+
+    from jinja2 import FileSystemBytecodeCache
+    from jinja2.bccache import Bucket
+
+    class QuietCache(FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: Bucket) -> None:
+            with contextlib.suppress(OSError, ValueError, EOFError):
+                super().load_bytecode(bucket)
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            with contextlib.suppress(OSError):
+                folder.mkdir(parents=True, exist_ok=True)
+                super().dump_bytecode(bucket)
+
+    return QuietCache(str(folder), "%s.jinja")
 
 
 # ---------------------------------------------------------------- unsubscribe values
@@ -283,9 +309,10 @@ def render_issue(
     started = time.perf_counter()
     source = _render_template(env, HTML_TEMPLATE, context)
     timings.jinja = time.perf_counter() - started
-    _check_html(source, HTML_TEMPLATE)
 
     def inline(page: str) -> str:
+        # Only a page about to be inlined needs the check: a cached one passed it when it was made.
+        _check_html(page, HTML_TEMPLATE)
         started = time.perf_counter()
         inliner.load()
         timings.setup = time.perf_counter() - started
@@ -297,9 +324,10 @@ def render_issue(
     inlined, timings.cached = inline_cached(
         source, registry.salt, settings.cache_dir if cache else None, inline
     )
-    # Line breaks go in before the page is cut into slots, so every recipient's
-    # copy shares them and 8bit messages keep their lines within SMTP's limit.
-    page = wrap_html(inlined)
+    # Lines are laid out before the page is cut into slots, so every recipient's
+    # copy shares them: few lines (a server reads a message line by line), none
+    # over SMTP's limit for 8bit bodies. Where they fall ignores the tokens.
+    page = layout_html(inlined, opaque=registry.pattern)
 
     started = time.perf_counter()
     text = _render_template(env, TEXT_TEMPLATE, context)
@@ -334,8 +362,14 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> 
 
     env = environment(settings)
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
+    unsubscribe = values.get(UNSUBSCRIBE_KEY, "")
+    # The HTML is laid out in lines with each value marked, as the fast path marks
+    # it with a token, so that lines fall where they fall for every recipient.
+    marks = ValueMarks()
+    context["recipient"] = ValueRecipient(values, marks)
+    context["unsubscribe_url"] = marks.mark(unsubscribe) if personal_unsubscribe(settings) else unsubscribe
+    page = marks.strip(layout_html(inline_css(_render_template(env, HTML_TEMPLATE, context)), opaque=marks.pattern))
     context["recipient"] = ValueRecipient(values)
-    context["unsubscribe_url"] = values.get(UNSUBSCRIBE_KEY, "")
-    page = wrap_html(inline_css(_render_template(env, HTML_TEMPLATE, context)))
+    context["unsubscribe_url"] = unsubscribe
     text = _render_template(env, TEXT_TEMPLATE, context)
     return page, text

@@ -1,9 +1,11 @@
 """The sending engine: parallel connections, one shared rate limit, retries, results.
 
-The caller's thread reads the list and feeds a small bounded queue (memory
-stays flat however long the list is); ``connections`` worker threads each own
-one reused connection, build each message, wait for a token from the shared
-rate limiter, send, and journal the result before counting it.
+``connections`` worker threads each own one reused connection and take the
+next recipient straight from the list as it is read (one at a time, under a
+lock: memory stays flat however long the list is, and no thread hands work to
+another); each builds the message, waits for a token from the shared rate
+limiter, sends, and journals the result before counting it. The caller's
+thread only waits, so Ctrl-C reaches it.
 
 4xx replies and dropped connections are retried after an exponential backoff
 (a retry waits in a heap, so the worker goes on with other messages), bounded
@@ -15,16 +17,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cepletter.errors import CepletterError
 from cepletter.journal import DEFERRED, FAILED, SENT, Journal
-from cepletter.message import MessageFactory
+from cepletter.message import Built, MessageFactory
 from cepletter.recipient import Recipient
 from cepletter.transports import ConnectFailed, Connection, Outcome, Transport
 
@@ -75,6 +76,14 @@ class Summary:
         return self.sent + self.failed + self.deferred
 
 
+@dataclass
+class _Job:
+    recipient: Recipient
+    attempts: int = 0
+    first: float = 0.0  # when the first attempt went out
+    built: Built | None = None  # made ahead, while the previous message was with the server
+
+
 @dataclass(order=True)
 class _Retry:
     due: float
@@ -117,12 +126,13 @@ class Sender:
         self.summary = Summary()
         self.stop = threading.Event()
         self._limiter = RateLimiter(options.rate)
-        self._queue: queue.Queue[Recipient] = queue.Queue(maxsize=max(8, options.connections * 4))
+        self._source: Iterator[Recipient] = iter(())
         self._retries: list[_Retry] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
-        self._pending = 0  # fed but without a final result yet
-        self._fed_all = False
+        self._changed = threading.Condition(self._lock)  # a result came in or a retry was scheduled
+        self._pending = 0  # taken from the list but without a final result yet
+        self._read_all = False
         self._fatal: CepletterError | None = None
 
     # ------------------------------------------------------------ public
@@ -131,6 +141,7 @@ class Sender:
         """Send to every recipient; KeyboardInterrupt stops after in-flight messages."""
         start = time.monotonic()
         first = self.transport.connect()  # fail fast on address, TLS or login problems
+        self._source = iter(recipients)
         workers = [
             threading.Thread(target=self._work, args=(first if i == 0 else None,), name=f"send-{i}", daemon=True)
             for i in range(max(1, min(self.options.connections, self.transport.max_connections)))
@@ -138,27 +149,14 @@ class Sender:
         for worker in workers:
             worker.start()
         try:
-            for recipient in recipients:
-                with self._lock:
-                    self._pending += 1
-                while not self.stop.is_set():
-                    try:
-                        self._queue.put(recipient, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if self.stop.is_set():
-                    break
-            with self._lock:
-                self._fed_all = True
             for worker in workers:
                 while worker.is_alive():
                     worker.join(0.2)
         except KeyboardInterrupt:
             self.summary.interrupted = True
         finally:
-            # Whatever ended the feeding, in-flight messages finish and are journaled.
-            self.stop.set()
+            # Whatever ended the run, in-flight messages finish and are journaled.
+            self._halt()
             for worker in workers:
                 worker.join()
             self.summary.elapsed = time.monotonic() - start
@@ -166,65 +164,84 @@ class Sender:
             raise self._fatal
         return self.summary
 
+    def _halt(self) -> None:
+        self.stop.set()
+        with self._changed:
+            self._changed.notify_all()
+
     # ------------------------------------------------------------ workers
 
-    def _next(self) -> tuple[Recipient, int, float] | None:
-        while not self.stop.is_set():
-            with self._lock:
+    def _next(self, wait: bool = True) -> _Job | None:
+        """A retry that is due, else the next recipient on the list; None when all are done
+        (or, without ``wait``, when nothing is ready now)."""
+        with self._changed:
+            while not self.stop.is_set():
                 now = time.monotonic()
                 if self._retries and self._retries[0].due <= now:
                     r = heapq.heappop(self._retries)
-                    return r.recipient, r.attempts, r.first
-                if self._fed_all and self._pending == 0:
+                    return _Job(r.recipient, r.attempts, r.first)
+                if not self._read_all:
+                    recipient = next(self._source, None)
+                    if recipient is not None:
+                        self._pending += 1
+                        return _Job(recipient)
+                    self._read_all = True
+                if self._pending == 0 or not wait:
                     return None
-                wait = min(self._retries[0].due - now, 0.2) if self._retries else 0.2
-            try:
-                return self._queue.get(timeout=max(wait, 0.001)), 0, 0.0
-            except queue.Empty:
-                continue
+                # Wait for a retry to fall due, or for another worker's result.
+                self._changed.wait(min(self._retries[0].due - now, 1.0) if self._retries else 1.0)
         return None
 
     def _work(self, connection: Connection | None) -> None:
         try:
-            while (job := self._next()) is not None:
-                recipient, attempts, first = job
-                connection = self._one(connection, recipient, attempts, first)
+            job = self._next()
+            while job is not None:
+                connection, job = self._one(connection, job)
+                job = job or self._next()
         except CepletterError as exc:
             self._fatal = self._fatal or exc
-            self.stop.set()
+            self._halt()
         except BaseException as exc:  # a bug must not leave the other workers waiting forever
             self._fatal = self._fatal or CepletterError(f"sending stopped: {type(exc).__name__}: {exc}")
-            self.stop.set()
+            self._halt()
         finally:
             if connection is not None:
                 connection.close()
 
-    def _one(self, connection: Connection | None, recipient: Recipient, attempts: int, first: float) -> Connection | None:
-        built = self.factory.build(recipient)
+    def _one(self, connection: Connection | None, job: _Job) -> tuple[Connection | None, _Job | None]:
+        """Send one message; returns the connection to go on with and, when one was ready, the next job."""
+        recipient = job.recipient
+        built = job.built or self.factory.build(recipient)
         # Checked again after the wait: once the run is stopping (say the journal cannot be
         # written), no new message goes out.
         if not self._limiter.wait(self.stop) or self.stop.is_set():
             self._requeue_lost()
-            return connection
-        attempts += 1
-        first = first or time.monotonic()
+            return connection, None
+        attempts = job.attempts + 1
+        first = job.first or time.monotonic()
         if connection is None:
             try:
                 connection = self.transport.connect()
             except ConnectFailed as exc:
                 self._outcome(recipient, Outcome(0, exc.message), attempts, first, built.message_id)
-                return None
+                return None, None
         if built.eight_bit and not connection.eight_bit:
             # A server without 8BITMIME gets the same message as quoted-printable.
             built = self.factory.build(recipient, eight_bit=False)
-        outcome = connection.send(self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit)
+        finish = connection.start(self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit)
+        # While the server reads this message, the next one is made ready.
+        upcoming = self._next(wait=False)
+        if upcoming is not None:
+            upcoming.built = self.factory.build(upcoming.recipient)
+        outcome = finish()
         self._outcome(recipient, outcome, attempts, first, built.message_id)
-        return None if outcome.dropped else connection
+        return (None if outcome.dropped else connection), upcoming
 
     def _requeue_lost(self) -> None:
         # Stopped while waiting for a token: the message was never sent and is not journaled.
-        with self._lock:
+        with self._changed:
             self._pending -= 1
+            self._changed.notify_all()
 
     def _outcome(self, recipient: Recipient, outcome: Outcome, attempts: int, first: float, message_id: str) -> None:
         if outcome.ok:
@@ -239,18 +256,21 @@ class Sender:
             if attempts > opts.retries or elapsed + delay > opts.retry_max_seconds or self.stop.is_set():
                 self._final(recipient, DEFERRED, outcome.reply, attempts, message_id)
                 return
-            with self._lock:
+            with self._changed:
                 heapq.heappush(
                     self._retries, _Retry(time.monotonic() + delay, next(self._seq), recipient, attempts, first)
                 )
+                self._changed.notify_all()
 
     def _final(self, recipient: Recipient, status: str, reply: str, attempts: int, message_id: str) -> None:
         # Journal first: a result that cannot be written stops the run before it is counted.
         if self.journal is not None:
             self.journal.record(recipient.email, status, reply, message_id=message_id, attempts=attempts)
         result = Result(recipient.email, status, reply, attempts)
-        with self._lock:
+        with self._changed:
             self._pending -= 1
+            if self._pending == 0:
+                self._changed.notify_all()
             s = self.summary
             if status == SENT:
                 s.sent += 1

@@ -129,3 +129,29 @@ def test_preview_screenshot_writes_desktop_and_mobile(tmp_path: Path, browser: B
     m_width, m_height = _png_size(mobile)
     assert (d_width, m_width) == (600, 375)
     assert m_height > d_height > 1000  # the whole page, longer when narrow
+
+
+@pytest.mark.parametrize("source", ["example", "wordpress-dcrainmaker-very-long-items.rss.xml"])
+def test_laying_out_lines_changes_no_pixel(
+    tmp_path: Path, corpus: Path, browser: Browser, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """The page as sent (few, long lines) and as the template wrote it look exactly alike."""
+    from test_render_golden import _issue_from_feed
+
+    import cepletter.render as render
+
+    settings = make_workspace(tmp_path / "ws")
+    issue = make_issue(settings, items=6) if source == "example" else _issue_from_feed(settings, corpus / source)
+    person = Recipient("anna@example.org", "Anna Jansen")
+    sent, _ = render_issue(settings, issue).fill(person)
+    monkeypatch.setattr(render, "layout_html", lambda html, **_: html)
+    written, _ = render_issue(settings, issue).fill(person)
+    assert sent.count("\n") * 4 < written.count("\n")
+    for width in (600, 375):
+        for dark in (False, True):
+            shots = []
+            for name, page in (("sent.html", sent), ("written.html", written)):
+                browser.open(_page(tmp_path, page, name), width, dark=dark)
+                shots.append((browser.measure()["text"], browser.screenshot(width)))
+            assert shots[0][0] == shots[1][0]
+            assert shots[0][1] == shots[1][1], f"{width} px, dark={dark}: the screenshots differ"

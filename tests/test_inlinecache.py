@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cepletter import issue as issue_file
 from cepletter.inlinecache import inline_cached
 from cepletter.recipient import Recipient
@@ -57,3 +59,20 @@ def test_salt_is_restored_and_unwritable_cache_only_costs_time(tmp_path: Path) -
     blocked.write_text("not a folder", encoding="utf-8")
     result, cached = inline_cached("<p>x</p>", "abc", blocked, inline)
     assert (result, cached) == ("<P>X</P>", False)
+
+
+def test_the_key_changes_when_an_installed_inliner_package_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from cepletter import inlinecache
+
+    package = tmp_path / "fakeinliner"
+    package.mkdir()
+    (package / "__init__.py").write_text("VERSION = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = inlinecache._installed("fakeinliner")
+    (package / "__init__.py").write_text("VERSION = 22\n", encoding="utf-8")
+    after = inlinecache._installed("fakeinliner")
+    assert before != after
+    assert "fakeinliner" not in sys.modules  # found, never imported
+    assert inlinecache._installed("no_such_package_here") == b"no_such_package_here -"

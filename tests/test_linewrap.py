@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cepletter.linewrap import break_points, wrap_html
+from cepletter.linewrap import break_points, compact_html, layout_html, wrap_html
 
 KEEP = {"pre", "textarea", "script", "style", "title"}
 
@@ -22,7 +22,8 @@ class _Events(HTMLParser):
         self.open: list[str] = []
 
     def _data(self, kind: str, data: str) -> None:
-        if not any(tag in KEEP for tag in self.open):
+        # Whitespace in a style sheet is one space wherever it may break (these sheets have no strings).
+        if not any(tag in KEEP for tag in self.open) or self.open[-1:] == ["style"]:
             data = " ".join(data.split())
         if self.events and self.events[-1][0] == kind:
             data = str(self.events.pop()[1]) + data
@@ -102,14 +103,24 @@ def test_breaks_between_attributes_and_in_style_outside_css_strings() -> None:
 def test_preformatted_and_raw_text_stay_as_written() -> None:
     pre = "<pre>" + "keep  these   spaces " * 30 + "</pre>"
     script = "<script>var s = '" + "a b " * 200 + "';</script>"
-    style = "<style>p { margin: 0 } " * 40 + "</style>"
     textarea = "<textarea>" + "x y " * 200 + "</textarea>"
     comment = "<!--[if mso]><table><tr><td>" + "w " * 300 + "</td></tr></table><![endif]-->"
-    page = pre + script + style + textarea + comment + "<p>" + "tail " * 100 + "</p>"
+    page = pre + script + textarea + comment + "<p>" + "tail " * 100 + "</p>"
     wrapped = wrap_html(page, 100)
-    for block in (pre, script, style, textarea, comment):
+    for block in (pre, script, textarea, comment):
         assert block in wrapped
     assert "<p>tail" in wrapped and "\ntail" in wrapped
+
+
+def test_style_sheets_break_outside_strings_comments_and_parentheses() -> None:
+    keep = ['"a  b  c  d  e  f"', "/* a  b  c  d  e */", "url(x y.png)", "(max-width: 600px)"]
+    sheet = " ".join(f"p.c{i} {{ font-family: {keep[0]}; background: {keep[2]} }} {keep[1]}" for i in range(20))
+    page = f"<style>@media screen and {keep[3]} {{ {sheet} }}</style><p>x</p>"
+    wrapped = wrap_html(page, 60)
+    assert wrapped.count("\n") > 10
+    assert only_whitespace_became_line_feeds(page, wrapped)
+    for part in keep:
+        assert part in wrapped
 
 
 def test_limit_counts_utf8_octets() -> None:
@@ -204,3 +215,76 @@ def test_any_text_is_only_ever_rewrapped_at_whitespace(page: str, limit: int) ->
     wrapped = wrap_html(page, limit)
     assert only_whitespace_became_line_feeds(page, wrapped)
     assert re.sub(r"\s", "", wrapped) == re.sub(r"\s", "", page)
+
+
+# ---------------------------------------------------------------- compacting
+
+def test_compacting_joins_lines_next_to_block_tags_only() -> None:
+    page = (
+        "<!DOCTYPE html>\n<html>\n<head>\n  <title>T\n  x</title>\n</head>\n<body>\n"
+        "<table>\n  <tr>\n    <td>\n      <p>one\n      two</p>\n    </td>\n  </tr>\n</table>\n"
+        "<b>bold</b>\n<i>italic</i>\n<pre>\n  keep\n</pre>\n<textarea>a\n b</textarea>\n"
+        "<!--[if mso]>\n<table>\n<![endif]-->\n</body>\n</html>\n"
+    )
+    compact = compact_html(page)
+    assert "<table> <tr> <td> <p>one\n      two</p> </td> </tr> </table>" in compact  # words keep their line
+    assert "<b>bold</b>\n<i>italic</i>" in compact  # between two inline elements: kept
+    assert "<pre>\n  keep\n</pre>" in compact and "<textarea>a\n b</textarea>" in compact
+    assert "<title>T\n  x</title>" in compact
+    assert "<!--[if mso]>\n<table>\n<![endif]-->" in compact
+    assert compact.startswith("<!DOCTYPE html> <html> <head> <title>")
+    assert events(compact) == events(page)
+
+
+def test_compacting_style_sheets_outside_strings() -> None:
+    page = '<style>\n  p {\n    font-family: "a\\\n  b";\n    margin: 0\n  }\n</style>\n<p>x</p>'
+    compact = compact_html(page)
+    assert compact == '<style> p { font-family: "a\\\n  b"; margin: 0 } </style> <p>x</p>'
+
+
+def test_a_page_that_keeps_whitespace_by_css_keeps_its_text_lines() -> None:
+    page = '<style>\n.c { white-space: pre-wrap }\n</style>\n<div class="c">\n  a\n</div>\n'
+    assert compact_html(page) == '<style> .c { white-space: pre-wrap } </style>\n<div class="c">\n  a\n</div>\n'
+
+
+def test_layout_makes_few_lines_within_the_limit() -> None:
+    row = '<tr>\n  <td style="padding: 8px; color: #333">\n    <p>Some words here.</p>\n  </td>\n</tr>\n'
+    page = "<table>\n" + row * 200 + "</table>\n"
+    laid = layout_html(page, 900)
+    assert page.count("\n") == 1002
+    assert laid.count("\n") < 30
+    assert max(len(line) for line in laid.split("\n")) <= 900
+    assert events(laid) == events(page)
+
+
+def test_opaque_spans_count_as_nothing_and_are_never_touched() -> None:
+    token = re.compile(r"cepslotn\d+x")
+    marked = re.compile(r"<<.*?>>", re.S)
+    words = "<p>" + "word " * 30
+    with_token = words + "Dear cepslotn0x,\n</p>\n<p>end</p>"
+    with_value = words + "Dear <<Ann  \n Lee" + " long" * 40 + ">>,\n</p>\n<p>end</p>"
+    a = layout_html(with_token, 100, opaque=token)
+    b = layout_html(with_value, 100, opaque=marked)
+    # the lines fall in the same places: the value's length and its own line feed count for nothing
+    assert a.split("cepslotn0x") [0] == b.split("<<")[0]
+    assert a.split("cepslotn0x")[1] == b.split(">>")[1]
+    assert "<<Ann  \n Lee" + " long" * 40 + ">>" in b
+
+
+_block_page = st.lists(
+    st.one_of(
+        _element(),
+        st.sampled_from(["\n", "\n  ", " \n\t", "<br>", "<tr>", "</td>", "<div>\n", "\n</p>", "<li>"]),
+        st.tuples(_word, _space).map("".join),
+        st.just("<style>\n p {\n  margin: 0 }\n</style>"),
+    ),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(page=_block_page, limit=st.integers(min_value=20, max_value=300))
+def test_layout_changes_no_meaning(page: str, limit: int) -> None:
+    laid = layout_html(page, limit)
+    assert events(laid) == events(page)
+    assert re.sub(r"\s", "", laid) == re.sub(r"\s", "", page)  # only whitespace changes

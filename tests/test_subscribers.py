@@ -134,7 +134,8 @@ def test_streaming_does_not_read_ahead(tmp_path: Path) -> None:
 
 _ATOM = st.text(alphabet=string.ascii_letters + string.digits + "_+-", min_size=1, max_size=12)
 _LABEL = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,8}[A-Za-z0-9])?", fullmatch=True)
-_TLD = st.sampled_from(["org", "ORG", "eu", "test", "local", "invalid", "co", "museum", "xn--p1ai", "Be"])
+_TLD = st.sampled_from(["org", "ORG", "eu", "test", "local", "invalid", "co", "museum", "xn--p1ai", "Be", "onion",
+                        "ARPA", "localhost", "home.arpa"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -152,3 +153,26 @@ def test_the_fast_path_agrees_with_email_validator(local: str, labels: list[str]
     except EmailNotValidError:
         expected = None
     assert check_address(address)[0] == expected
+
+
+def test_the_special_use_domains_are_email_validators() -> None:
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    from cepletter.subscribers import SPECIAL_USE_DOMAINS
+
+    assert set(SPECIAL_USE_DOMAIN_NAMES) == SPECIAL_USE_DOMAINS
+
+
+def test_a_plain_list_is_read_without_loading_the_full_address_check(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "subscribers.csv"
+    path.write_text("email,name\n" + "".join(f"user{i}@example.org,User {i}\n" for i in range(50)), encoding="utf-8")
+    code = (
+        "import sys; from pathlib import Path; from cepletter.subscribers import ListCounts, recipients; "
+        f"n = sum(1 for _ in recipients(Path({str(path)!r}), set(), set(), ListCounts())); "
+        "print(n, 'email_validator' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["50", "False"]

@@ -17,6 +17,7 @@ from cepletter.transports import (
     ConnectFailed,
     MaildirTransport,
     SmtpTransport,
+    dot_stuffed,
     make_transport,
 )
 
@@ -153,6 +154,35 @@ def test_a_refused_recipient_is_an_outcome_and_the_connection_stays_usable(tmp_p
     assert (refused.code, refused.permanent) == (550, True)
     assert refused.reply == "550 5.1.1 No such user here"
     assert accepted.ok and len(server.messages) == 1
+
+
+def test_lines_starting_with_a_dot_arrive_unchanged(tmp_path: Path) -> None:
+    body = b".starts with a dot\r\n..two\r\n.\r\nmiddle . dot\r\n.\r\n"
+    message = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: dots\r\n\r\n" + body
+    with SmtpServer() as server:
+        connection = smtp_transport(tmp_path, server.port, security="none").connect()
+        outcomes = [connection.send("a@example.org", "b@example.org", data) for data in (message, b"." + body)]
+        connection.close()
+    assert all(o.ok for o in outcomes)
+    first, second = server.messages
+    assert first.data.replace(b"\r\n", b"\n") == message.replace(b"\r\n", b"\n")
+    assert second.data.replace(b"\r\n", b"\n") == (b"." + body).replace(b"\r\n", b"\n")
+
+
+def test_dot_stuffing_is_what_smtplib_sends() -> None:
+    import smtplib
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.lists(st.sampled_from([b".", b"..", b"a", b" .", b"\r\n", b"\n", b"x.y"]), max_size=30).map(b"".join))
+    def check(data: bytes) -> None:
+        expected = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+        if expected[-2:] != b"\r\n":
+            expected += b"\r\n"
+        assert dot_stuffed(data) == expected + b".\r\n"
+
+    check()
 
 
 def test_a_dropped_connection_is_an_outcome(tmp_path: Path) -> None:
