@@ -2,7 +2,7 @@
 
 Inlining (premailer) is the slow step of a render: a third of a second to load
 and more to run. Its result depends only on the page Jinja produced (and on
-the inliner's code), so it is kept under the workspace's cache folder, keyed
+the inliner's and the line layout's code: the page is kept laid out in lines), so it is kept under the workspace's cache folder, keyed
 by a hash of both. The placeholder tokens carry a random salt per render; the
 salt is taken out of the key and the stored page and put back on the way out,
 so a later render of the same content finds the stored page.
@@ -26,7 +26,7 @@ _NEUTRAL = "cepslot\x00"
 def _code_fingerprint() -> bytes:
     here = Path(__file__).resolve().parent
     parts = [__version__.encode()]
-    for name in ("inliner.py",):
+    for name in ("inliner.py", "linewrap.py"):
         with contextlib.suppress(OSError):
             parts.append((here / name).read_bytes())
     parts.extend(_installed(name) for name in ("premailer", "cssutils", "lxml"))

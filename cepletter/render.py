@@ -319,15 +319,15 @@ def render_issue(
         started = time.perf_counter()
         result = inliner.inline_css(page)
         timings.inline = time.perf_counter() - started
-        return result
+        # Lines are laid out before the page is cut into slots, so every recipient's
+        # copy shares them: few lines (a server reads a message line by line), none
+        # over SMTP's limit for 8bit bodies. Where they fall ignores the tokens.
+        # The cache keeps the laid-out page.
+        return layout_html(result, opaque=registry.pattern)
 
-    inlined, timings.cached = inline_cached(
+    page, timings.cached = inline_cached(
         source, registry.salt, settings.cache_dir if cache else None, inline
     )
-    # Lines are laid out before the page is cut into slots, so every recipient's
-    # copy shares them: few lines (a server reads a message line by line), none
-    # over SMTP's limit for 8bit bodies. Where they fall ignores the tokens.
-    page = layout_html(inlined, opaque=registry.pattern)
 
     started = time.perf_counter()
     text = _render_template(env, TEXT_TEMPLATE, context)

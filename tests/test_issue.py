@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -166,9 +167,20 @@ def test_round_trip_is_identity(issue: issue_file.Issue) -> None:
     saved = issue_file.dumps(issue)
     loaded = issue_file.loads(saved, issue.id, "issue.md")
     assert issue_file.dumps(loaded) == saved
+    # libyaml (used when present) and the pure-Python parser read the file alike
+    front = saved.split("---\n")[1]
+    assert issue_file._load_yaml(front) == yaml.load(front, Loader=yaml.SafeLoader)
     assert loaded.title == issue.title and loaded.subject == issue.subject
     assert loaded.preheader == issue.preheader and loaded.date == issue.date
     assert [(i.id, i.title, i.link, i.date, i.category, i.image, i.summary, i.source) for i in loaded.items] == [
         (i.id, i.title, i.link, i.date, i.category, i.image, i.summary, i.source) for i in issue.items
     ]
     assert loaded.intro.strip("\n") == issue.intro.strip("\n")
+
+
+def test_a_file_libyaml_refuses_is_judged_by_the_pure_parser() -> None:
+    # libyaml refuses a lone surrogate escape that PyYAML's own parser reads: the file still loads.
+    assert issue_file._load_yaml('a: "\\ud800"\n') == {"a": "\ud800"}
+    with pytest.raises(yaml.YAMLError) as caught:
+        issue_file._load_yaml("a: [1, 2\n")
+    assert caught.value.problem_mark is not None  # type: ignore[attr-defined]
