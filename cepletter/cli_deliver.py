@@ -21,7 +21,7 @@ def _render(env: Env, issue_id: str | None) -> tuple[RenderedIssue, Path]:
     from cepletter.render import render_issue
 
     issue = resolve(env.settings.issues_dir, issue_id)
-    return render_issue(env.settings, issue, cache=True), issue.folder
+    return render_issue(env.settings, issue, cache=True, reuse=True), issue.folder
 
 
 def _report_invalid(env: Env, invalid: list[Invalid]) -> None:

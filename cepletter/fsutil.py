@@ -60,3 +60,19 @@ def write_new_text(path: Path, text: str) -> bool:
         return False
     atomic_write_text(path, text)
     return True
+
+
+def prune_oldest(folder: Path, pattern: str, keep: int) -> None:
+    """Remove all but the ``keep`` most recently written files matching ``pattern`` (a cache's tidying)."""
+    entries: list[tuple[float, Path]] = []
+    for path in folder.glob(pattern):
+        try:
+            entries.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    entries.sort(reverse=True)
+    for _, old in entries[keep:]:
+        try:
+            old.unlink()
+        except OSError:
+            continue

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cepletter import __version__
-from cepletter.fsutil import atomic_write_text
+from cepletter.fsutil import atomic_write_text, prune_oldest
 
 _FOLDER = "inlined"
 _KEEP = 16  # a few issues and their edits; older pages are removed
@@ -29,11 +29,11 @@ def _code_fingerprint() -> bytes:
     for name in ("inliner.py", "linewrap.py"):
         with contextlib.suppress(OSError):
             parts.append((here / name).read_bytes())
-    parts.extend(_installed(name) for name in ("premailer", "cssutils", "lxml"))
+    parts.extend(installed(name) for name in ("premailer", "cssutils", "lxml"))
     return b"\0".join(parts)
 
 
-def _installed(package: str) -> bytes:
+def installed(package: str) -> bytes:
     """What identifies the installed copy of ``package`` (found, not imported: that takes time).
 
     Installing another version rewrites its files, so their size and time change.
@@ -68,12 +68,5 @@ def inline_cached(page: str, salt: str, folder: Path | None, inline: Callable[[s
     result = inline(page)
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
         atomic_write_text(path, result.replace(marker, _NEUTRAL), fsync=False)
-        _prune(path.parent)
+        prune_oldest(path.parent, "*.html", _KEEP)
     return result, False
-
-
-def _prune(folder: Path) -> None:
-    pages = sorted(folder.glob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in pages[_KEEP:]:
-        with contextlib.suppress(OSError):
-            old.unlink()

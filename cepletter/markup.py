@@ -36,8 +36,8 @@ def _safe_link(url: str) -> bool:
     return bool(re.match(r"^(https?:|mailto:)", url.strip(), re.I))
 
 
-def markdown_text(text: str, width: int = 72) -> str:
-    """The intro for the text version: paragraphs wrapped, links spelled out."""
+def markdown_text(text: str, width: int | None = None) -> str:
+    """The intro for the text version: one line per paragraph (see ``wrap``), links spelled out."""
     return html_text(markdown_html(text), width)
 
 
@@ -47,8 +47,8 @@ _BLOCK = {"p", "div", "li", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h
           "table", "tr", "figure", "figcaption", "pre", "section", "article"}
 
 
-def html_text(fragment: str, width: int = 72) -> str:
-    """Readable text of a (sanitised) HTML fragment: paragraphs wrapped, links after their words."""
+def html_text(fragment: str, width: int | None = None) -> str:
+    """Readable text of a (sanitised) HTML fragment: a line per paragraph (see ``wrap``), links after their words."""
     if not fragment.strip():
         return ""
     from lxml import html as lxml_html
@@ -97,10 +97,35 @@ def html_text(fragment: str, width: int = 72) -> str:
     return "\n\n".join(wrap(p, width) for p in paragraphs)
 
 
-def wrap(text: str, width: int = 72) -> str:
-    """Wrap one paragraph; long URLs stay whole rather than being broken."""
+# A paragraph of the text version is one line: mail programs wrap it to the reader's
+# screen, where lines hard-wrapped at 72 columns break into ragged halves on a phone.
+# Only a paragraph longer than this is broken (at a space), to stay well within the
+# 998 octets SMTP allows on a line.
+LINE_OCTETS = 900
+
+
+def wrap(text: str, width: int | None = None) -> str:
+    """One paragraph on one line (see LINE_OCTETS), or wrapped at ``width`` characters.
+
+    Whitespace runs become one space; long words and URLs are never broken.
+    """
     text = re.sub(r"\s+", " ", text).strip()
-    return textwrap.fill(text, width=width, break_long_words=False, break_on_hyphens=False)
+    if width is not None:
+        return textwrap.fill(text, width=width, break_long_words=False, break_on_hyphens=False)
+    if len(text) * 4 <= LINE_OCTETS or len(text.encode("utf-8")) <= LINE_OCTETS:
+        return text
+    lines: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in text.split(" "):
+        octets = len(word.encode("utf-8"))
+        if current and size + 1 + octets > LINE_OCTETS:
+            lines.append(" ".join(current))
+            current, size = [], 0
+        size += octets + (1 if current else 0)
+        current.append(word)
+    lines.append(" ".join(current))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- dates

@@ -35,8 +35,7 @@ from cepletter.personalise import (
     split_text,
 )
 from cepletter.recipient import Recipient, unsubscribe_url
-from cepletter.rendered import RenderedIssue
-from cepletter.template_context import build_context
+from cepletter.rendered import FilledTemplate, RenderedIssue
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -214,6 +213,7 @@ class Timings:
     text: float = 0.0
     split: float = 0.0
     cached: bool = False  # the inlined page came from the cache
+    reused: bool = False  # the whole render came from the cache (nothing above ran)
 
     @property
     def total(self) -> float:
@@ -286,17 +286,52 @@ def _check_html(page: str, where: str) -> None:
 
 
 def render_issue(
-    settings: Settings, issue: Issue, timings: Timings | None = None, *, cache: bool = False
+    settings: Settings, issue: Issue, timings: Timings | None = None, *, cache: bool = False, reuse: bool = False
 ) -> RenderedIssue:
     """Render ``issue`` once for everyone: per-recipient values become fillable slots.
 
     With ``cache``, the inlined page is kept in the workspace's cache folder and
-    reused while the page Jinja produces stays the same (see `inlinecache`).
+    reused while the page Jinja produces stays the same (see `inlinecache`), and
+    the finished render is kept too; with ``reuse`` as well, a render kept for
+    exactly these inputs is returned without rendering (see `rendercache`).
     """
+    timings = timings if timings is not None else Timings()
+    render_key = ""
+    if cache:
+        from cepletter import rendercache
+
+        render_key = rendercache.key(settings, issue, template_dirs(settings))
+        stored = rendercache.load(settings.cache_dir, render_key) if reuse else None
+        if stored is not None:
+            timings.cached = timings.reused = True
+            return _rendered(settings, stored.issue_id, stored.subject, stored.preheader, stored.html, stored.text)
+    rendered = _render(settings, issue, timings, cache)
+    if cache:
+        rendercache.store(settings.cache_dir, render_key, rendercache.Stored(
+            rendered.issue_id, rendered.subject, rendered.preheader, rendered.html, rendered.text))
+    return rendered
+
+
+def _rendered(
+    settings: Settings, issue_id: str, subject: str, preheader: str, html: FilledTemplate, text: FilledTemplate
+) -> RenderedIssue:
+    keys = html.keys | text.keys | {UNSUBSCRIBE_KEY, "recipient.name", "recipient.email"}
+    return RenderedIssue(
+        issue_id=issue_id,
+        subject=subject,
+        preheader=preheader,
+        html=html,
+        text=text,
+        values_for=_values_function(settings, keys),
+        web_values=web_values(settings, keys),
+    )
+
+
+def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> RenderedIssue:
     from cepletter import inliner
     from cepletter.inlinecache import inline_cached
+    from cepletter.template_context import build_context
 
-    timings = timings if timings is not None else Timings()
     env = environment(settings)
     registry = SlotRegistry()
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
@@ -340,16 +375,7 @@ def render_issue(
     check_no_stray_tokens(text_template, registry, TEXT_TEMPLATE)
     timings.split = time.perf_counter() - started
 
-    keys = frozenset(registry.keys()) | {UNSUBSCRIBE_KEY, "recipient.name", "recipient.email"}
-    return RenderedIssue(
-        issue_id=issue.id,
-        subject=issue.subject,
-        preheader=issue.preheader,
-        html=html_template,
-        text=text_template,
-        values_for=_values_function(settings, keys),
-        web_values=web_values(settings, keys),
-    )
+    return _rendered(settings, issue.id, issue.subject, issue.preheader, html_template, text_template)
 
 
 def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> tuple[str, str]:
@@ -359,6 +385,7 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> 
     uses this; tests compare `RenderedIssue.fill` against it.
     """
     from cepletter.inliner import inline_css
+    from cepletter.template_context import build_context
 
     env = environment(settings)
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))

@@ -17,7 +17,7 @@ from cepletter import markup
 from cepletter.config import Settings
 from cepletter.issue import Issue
 
-TEXT_WIDTH = 72
+TEXT_WIDTH: int | None = None  # paragraphs of the text version stay whole (markup.wrap)
 
 
 def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> di
         ),
         "view_online_url": view_url,
         "track": track,
-        "wrap": lambda text, width=TEXT_WIDTH: markup.wrap(str(text), width),
+        "wrap": lambda text, width=None: markup.wrap(str(text), width),
         "has_unsubscribe": has_unsubscribe,
     }
 

@@ -70,9 +70,9 @@ def test_the_key_changes_when_an_installed_inliner_package_changes(tmp_path: Pat
     package.mkdir()
     (package / "__init__.py").write_text("VERSION = 1\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    before = inlinecache._installed("fakeinliner")
+    before = inlinecache.installed("fakeinliner")
     (package / "__init__.py").write_text("VERSION = 22\n", encoding="utf-8")
-    after = inlinecache._installed("fakeinliner")
+    after = inlinecache.installed("fakeinliner")
     assert before != after
     assert "fakeinliner" not in sys.modules  # found, never imported
-    assert inlinecache._installed("no_such_package_here") == b"no_such_package_here -"
+    assert inlinecache.installed("no_such_package_here") == b"no_such_package_here -"
