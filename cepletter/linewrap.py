@@ -149,36 +149,16 @@ def _wrap_line(measure: _Measure, start: int, end: int, points: list[int], index
 
 def break_points(html: str) -> Iterator[int]:
     """Every index of a space or tab that may become a line feed."""
-    i = 0
-    n = len(html)
-    while i < n:
-        lt = html.find("<", i)
-        text_end = n if lt < 0 else lt
-        for space in _SPACE.finditer(html, i, text_end):
-            yield space.start()
-        if lt < 0:
-            return
-        i = lt
-        rest = html[i + 1: i + 2]
-        if html.startswith("<!--", i):
-            close = html.find("-->", i + 4)
-            i = n if close < 0 else close + 3
-        elif rest in ("!", "?", "/"):
-            close = html.find(">", i)
-            i = n if close < 0 else close + 1
-        elif rest and (rest.isascii() and rest.isalpha()):
-            name_match = _TAG_NAME.match(html, i + 1)
-            assert name_match is not None  # rest is a letter
-            i, closed = yield from _tag(html, name_match.end())
-            name = name_match.group(0).lower()
-            if name in _KEEP and closed:
-                end = _skip_content(html, i, name)
-                if name == "style":
-                    yield from _css_points(html, i, end)
-                i = end
-        else:
-            # A "<" that starts no tag is text ("a < b").
-            i += 1
+    for kind, start, end, _ in _segments(html):
+        if kind == "text":
+            for space in _SPACE.finditer(html, start, end):
+                yield space.start()
+        elif kind == "tag" and html[start + 1] != "/":
+            name = _TAG_NAME.match(html, start + 1)
+            assert name is not None  # a start tag's segment begins with "<" and a letter
+            yield from _tag(html, name.end())
+        elif kind == "style":
+            yield from _css_points(html, start, end)
 
 
 def _tag(html: str, i: int) -> Generator[int, None, tuple[int, bool]]:

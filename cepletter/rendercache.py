@@ -14,13 +14,16 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cepletter import __version__
 from cepletter.fsutil import atomic_write_text, prune_oldest
 from cepletter.inlinecache import installed
 from cepletter.personalise import AttributeEscaper, escape_text, identity, raw_escape
 from cepletter.rendered import Escaper, FilledTemplate
+
+if TYPE_CHECKING:
+    from cepletter.config import Settings
 
 FOLDER = "rendered"
 _KEEP = 16
@@ -40,15 +43,20 @@ class Stored:
         self.text = text
 
 
-def key(settings: object, issue: object, template_dirs: list[Path]) -> str:
-    """A hash of everything a render depends on."""
+def key(settings: Settings, issue: object, template_dirs: list[Path]) -> str:
+    """A hash of everything a render depends on.
+
+    Of the settings, a render reads the workspace folder and ``[newsletter]``
+    only (a test holds it to that), so a new SMTP port or rate keeps the key.
+    """
     digest = hashlib.sha256()
 
     def add(data: bytes) -> None:
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
 
-    for text in (str(_FORMAT), __version__, sys.version, repr(settings), repr(issue)):
+    read = repr((settings.root.resolve(), settings.newsletter))
+    for text in (str(_FORMAT), __version__, sys.version, read, repr(issue)):
         add(text.encode("utf-8", "surrogatepass"))
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):  # cepletter's own code: any edit makes a new key

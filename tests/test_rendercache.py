@@ -139,3 +139,23 @@ def test_send_after_preview_does_not_load_the_renderer(tmp_path: Path) -> None:
             assert "jinja2" in loaded
         else:
             assert loaded == "LOADED", result.stderr
+
+
+def test_settings_a_render_does_not_read_keep_the_key(tmp_path: Path) -> None:
+    settings = make_workspace(tmp_path / "ws", subscribers="email\nann@example.org\n")
+    issue = make_issue(settings, items=2)
+    before = render_issue(settings, issue, cache=True)
+    config = (settings.root / "cepletter.toml").read_text(encoding="utf-8")
+    config += (
+        '\n[delivery]\ntransport = "smtp"\nrate = 99\nconnections = 3\n'
+        '[smtp]\nhost = "127.0.0.1"\nport = 2525\nsecurity = "none"\n'
+        '[fetch]\ntimeout = 7\n'
+    )
+    (settings.root / "cepletter.toml").write_text(config, encoding="utf-8")
+    relay = load_settings(settings.root)
+    assert relay.delivery != settings.delivery and relay.smtp != settings.smtp
+    # the render really does not change with them ...
+    assert render_issue(relay, issue).web() == render_issue(settings, issue).web()
+    # ... so it is reused, also when the folder is named another way
+    after, reused = _reused(load_settings(Path(os.path.relpath(settings.root))), issue)
+    assert reused and after.web() == before.web()
