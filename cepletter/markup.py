@@ -36,9 +36,9 @@ def _safe_link(url: str) -> bool:
     return bool(re.match(r"^(https?:|mailto:)", url.strip(), re.I))
 
 
-def markdown_text(text: str, width: int | None = None) -> str:
+def markdown_text(text: str) -> str:
     """The intro for the text version: one line per paragraph (see ``wrap``), links spelled out."""
-    return html_text(markdown_html(text), width)
+    return html_text(markdown_html(text))
 
 
 # ---------------------------------------------------------------- HTML to plain text
@@ -47,7 +47,7 @@ _BLOCK = {"p", "div", "li", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h
           "table", "tr", "figure", "figcaption", "pre", "section", "article"}
 
 
-def html_text(fragment: str, width: int | None = None) -> str:
+def html_text(fragment: str) -> str:
     """Readable text of a (sanitised) HTML fragment: a line per paragraph (see ``wrap``), links after their words."""
     if not fragment.strip():
         return ""
@@ -56,7 +56,7 @@ def html_text(fragment: str, width: int | None = None) -> str:
     try:
         root = lxml_html.fragment_fromstring(fragment, create_parent="div")
     except Exception:  # lxml raises several types for odd markup; plain text is the fallback
-        return wrap(re.sub(r"<[^>]+>", " ", fragment), width)
+        return wrap(re.sub(r"<[^>]+>", " ", fragment))
     paragraphs: list[str] = []
     current: list[str] = []
 
@@ -94,7 +94,7 @@ def html_text(fragment: str, width: int | None = None) -> str:
 
     walk(root)
     flush()
-    return "\n\n".join(wrap(p, width) for p in paragraphs)
+    return "\n\n".join(wrap(p) for p in paragraphs)
 
 
 # A paragraph of the text version is one line: mail programs wrap it to the reader's

@@ -17,8 +17,6 @@ from cepletter import markup
 from cepletter.config import Settings
 from cepletter.issue import Issue
 
-TEXT_WIDTH: int | None = None  # paragraphs of the text version stay whole (markup.wrap)
-
 
 def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> dict[str, Any]:
     """The template context for ``issue``, without the per-recipient values."""
@@ -53,7 +51,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> di
                 category=item.category or "",
                 image=item.image or "",
                 summary_html=Markup(summary_html),
-                summary_text=markup.html_text(summary_html, TEXT_WIDTH),
+                summary_text=markup.html_text(summary_html),
                 source=item.source or "",
             ))
         sections.append(SimpleNamespace(heading=section.heading, items=items))
@@ -95,7 +93,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> di
             year=issue.date.year,
             intro_greets=bool(_GREETING.match(issue.intro)),
             intro_html=Markup(markup.markdown_html(issue.intro)) if issue.intro.strip() else "",
-            intro_text=markup.markdown_text(issue.intro, TEXT_WIDTH) if issue.intro.strip() else "",
+            intro_text=markup.markdown_text(issue.intro) if issue.intro.strip() else "",
             sections=sections,
             events=events,
             item_count=sum(len(s.items) for s in sections),
