@@ -200,7 +200,7 @@ def _tag(html: str, i: int) -> Generator[int, None, tuple[int, bool]]:
                 if close < 0:
                     return n, False
                 if name == "style":
-                    yield from _style_points(html, i + 1, close)
+                    yield from _css_points(html, i + 1, close, refs=True)
                 i = close + 1
             else:
                 value = _UNQUOTED.match(html, i)
@@ -208,40 +208,24 @@ def _tag(html: str, i: int) -> Generator[int, None, tuple[int, bool]]:
     return n, False
 
 
-def _style_points(html: str, start: int, end: int) -> Iterator[int]:
-    """Whitespace in a style value outside CSS strings, parentheses and escapes."""
+def _css_points(
+    html: str, start: int, end: int, chars: str = _BREAKABLE, parens: bool = False, refs: bool = False
+) -> Iterator[int]:
+    """Whitespace (``chars``) in CSS outside strings, comments, escapes and parentheses (unless ``parens``).
+
+    With ``refs`` (a ``style="..."`` value), a character reference such as
+    ``&quot;`` counts as the quote it stands for.
+    """
     quote = ""
     depth = 0
     i = start
     while i < end:
         ch = html[i]
-        if ch == "&":
+        if refs and ch == "&":
             ref = _QUOTE_REF.match(html, i, end)
             if ref is not None:
                 ch = _QUOTE_REFS[ref.group(0).lower()]
                 i = ref.end() - 1
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        elif ch in _BREAKABLE and depth == 0 and html[i - 1] != "\\":
-            yield i
-        i += 1
-
-
-def _css_points(html: str, start: int, end: int, chars: str = _BREAKABLE, parens: bool = False) -> Iterator[int]:
-    """Whitespace (``chars``) in a style sheet outside strings, comments, escapes and parentheses
-    (unless ``parens``)."""
-    quote = ""
-    depth = 0
-    i = start
-    while i < end:
-        ch = html[i]
         if quote:
             if ch == "\\":
                 i += 1
