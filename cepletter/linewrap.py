@@ -44,7 +44,6 @@ DEFAULT_LIMIT = 900
 
 # Elements whose content is not ordinary collapsible text: kept untouched.
 _KEEP = frozenset({"pre", "textarea", "script", "style", "title", "xmp", "listing", "plaintext"})
-_TAG_NAME = re.compile(r"[A-Za-z][^\s/>]*")
 _ATTR_NAME = re.compile(r"[^\s/>=][^\s/>=]*")
 _UNQUOTED = re.compile(r"[^\s>]*")
 _WS = " \t\n\r\f"
@@ -148,17 +147,15 @@ def _wrap_line(measure: _Measure, start: int, end: int, points: list[int], index
 
 
 def break_points(html: str) -> Iterator[int]:
-    """Every index of a space or tab that may become a line feed."""
-    for kind, start, end, _ in _segments(html):
+    """Every index of a space or tab that may become a line feed (not in order)."""
+    in_start_tags: list[int] = []  # filled while the segments are read
+    for kind, start, end, _ in _segments(html, in_start_tags):
         if kind == "text":
             for space in _SPACE.finditer(html, start, end):
                 yield space.start()
-        elif kind == "tag" and html[start + 1] != "/":
-            name = _TAG_NAME.match(html, start + 1)
-            assert name is not None  # a start tag's segment begins with "<" and a letter
-            yield from _tag(html, name.end())
         elif kind == "style":
             yield from _css_points(html, start, end)
+    yield from in_start_tags
 
 
 def _tag(html: str, i: int) -> Generator[int, None, tuple[int, bool]]:
@@ -332,12 +329,13 @@ def _css_runs(html: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         yield run_start, run_end
 
 
-def _segments(html: str) -> Iterator[tuple[str, int, int, bool]]:
+def _segments(html: str, tag_points: list[int] | None = None) -> Iterator[tuple[str, int, int, bool]]:
     """(kind, start, end, block) for the text, tags, comments and raw contents of a page, in order.
 
     ``kind`` is "text", "tag", "other" (a comment, doctype or stray markup),
     "style" (a style sheet's content) or "raw" (other content kept as written);
-    ``block`` says whether a tag is a block-level element's.
+    ``block`` says whether a tag is a block-level element's. The break points
+    inside start tags go into ``tag_points`` when it is given.
     """
     i = 0
     n = len(html)
@@ -368,7 +366,7 @@ def _segments(html: str) -> Iterator[tuple[str, int, int, bool]]:
                 yield "other", i, end, False
                 i = end
                 continue
-            end, closed = _tag_end(html, name_match.end())
+            end, closed = _tag_end(html, name_match.end(), tag_points if rest != "/" else None)
             name = name_match.group(1).lower()
             yield "tag", i, end, name in _BLOCK
             i = end
@@ -382,12 +380,17 @@ def _segments(html: str) -> Iterator[tuple[str, int, int, bool]]:
             i += 1
 
 
-def _tag_end(html: str, i: int) -> tuple[int, bool]:
-    """The end of a tag from just after its name, as ``_tag`` finds it: (end, properly closed)."""
+def _tag_end(html: str, i: int, points: list[int] | None) -> tuple[int, bool]:
+    """The end of a tag from just after its name, as ``_tag`` finds it: (end, properly closed).
+
+    The tag's break points go into ``points`` when it is given.
+    """
     walker = _tag(html, i)
     while True:
         try:
-            next(walker)
+            point = next(walker)
         except StopIteration as done:
             end, closed = done.value
             return end, closed
+        if points is not None:
+            points.append(point)
