@@ -26,14 +26,14 @@ from typing import Any
 # Run as a script from anywhere: the checkout's cepletter comes first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cepletter import issue as issue_file
 from cepletter.config import Settings, load_settings
-from cepletter.recipient import Recipient
-from cepletter.rendered import RenderedIssue
+from cepletter.issue import file as issue_file
+from cepletter.message.recipient import Recipient
+from cepletter.render.rendered import RenderedIssue
 
 
 def _render_function() -> Callable[..., RenderedIssue]:
-    from cepletter import render
+    from cepletter.render import renderer as render
 
     fn: Callable[..., RenderedIssue] = render.render_issue
     return fn
@@ -62,7 +62,7 @@ def cmd_render(workspace: Path, issue_id: str, runs: int) -> dict[str, Any]:
     per-recipient slots); "other" is the rest of the wall time (settings,
     context, Markdown of the intro).
     """
-    from cepletter.render import Timings, render_issue
+    from cepletter.render.renderer import Timings, render_issue
 
     settings, issue = load(workspace, issue_id)
     # What the renderer imports lazily is start-up, not render time: imported (and timed) apart.
@@ -98,7 +98,7 @@ def cmd_render(workspace: Path, issue_id: str, runs: int) -> dict[str, Any]:
 
 
 def recipients_from(settings: Settings, count: int) -> list[Recipient]:
-    from cepletter.subscribers import SubscriberFile
+    from cepletter.message.subscribers import SubscriberFile
 
     found: list[Recipient] = []
     for row in SubscriberFile(settings.path(settings.delivery.subscribers)).rows():
@@ -112,7 +112,7 @@ def recipients_from(settings: Settings, count: int) -> list[Recipient]:
 
 def cmd_personalise(workspace: Path, issue_id: str, count: int, runs: int) -> dict[str, Any]:
     """Recipients per second from the rendered issue to finished message bytes, no sending."""
-    from cepletter.message import MessageFactory
+    from cepletter.message.build import MessageFactory
 
     settings, issue = load(workspace, issue_id)
     people = recipients_from(settings, count)
@@ -145,7 +145,7 @@ def cmd_personalise(workspace: Path, issue_id: str, count: int, runs: int) -> di
 
 def cmd_message(workspace: Path, issue_id: str, out: Path) -> dict[str, Any]:
     """One recipient's message, exactly as cepletter sends it: the bare loop's payload."""
-    from cepletter.message import MessageFactory
+    from cepletter.message.build import MessageFactory
 
     settings, issue = load(workspace, issue_id)
     rendered = render(settings, issue)
@@ -160,7 +160,7 @@ def cmd_feed(workspace: Path, feed: str) -> dict[str, Any]:
     """Reading one feed into items in process: with an empty cache, then unchanged and cached."""
     import shutil
 
-    from cepletter.sources import adhoc_source, read_items
+    from cepletter.sources.reader import adhoc_source, read_items
 
     settings = load_settings(workspace)
     source = adhoc_source(feed)

@@ -28,7 +28,7 @@ def _bare_message(ctx: Context, news: ws.Newsletter) -> Path:
     run_timed(
         [sys.executable, str(BENCH / "inprocess.py"), "message", str(news.root), news.issue_id, str(out)],
         env=ctx.env,
-    ).check("building one message with cepletter.message")
+    ).check("building one message with cepletter.message.build")
     return out
 
 

@@ -98,7 +98,7 @@ def newsletter(work: Path, recipients: int, items: int | None = None) -> Newslet
 
 def _subject(root: Path) -> str:
     sys.path.insert(0, str(REPO))
-    from cepletter import issue as issue_file
+    from cepletter.issue import file as issue_file
 
     return issue_file.resolve(root / "issues", ISSUE_ID).subject
 

@@ -1,3 +1,3 @@
-from cepletter.cli import main
+from cepletter.cli.main import main
 
 main()

@@ -1,16 +1,30 @@
 """The one error root. Every error a user can cause is a CepletterError.
 
 Each message says what happened and where (file, line, key, address); the
-optional ``hint`` says what to do next. ``cli.py`` turns these into exit code 1.
+optional ``hint`` says what to do next. The CLI turns these into their
+`ExitStatus`.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """Every exit code cepletter uses (httpie's style): one place to read them all."""
+
+    SUCCESS = 0
+    ERROR = 1  # the job could not be done; the message says why and what to do
+    USAGE = 2  # a wrong option or combination of options
+    HANGUP = 129  # stopped by SIGHUP (128 + 1): the terminal closed
+    INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT)
+    TERMINATED = 143  # stopped by SIGTERM (128 + 15)
 
 
 class CepletterError(Exception):
     """An error the user can fix: shown as one line (plus a hint), exit code 1."""
 
-    exit_code = 1
+    exit_code: ExitStatus = ExitStatus.ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -52,4 +66,4 @@ class DeliveryError(CepletterError):
 class UsageError(CepletterError):
     """Wrong combination of options: exit code 2."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE

@@ -1,4 +1,4 @@
-"""Regenerate cepletter/data/caniemail.json, the compact client-support table.
+"""Regenerate cepletter/review/data/caniemail.json, the compact client-support table.
 
 The source is the npm package ``caniemail`` (https://www.npmjs.com/package/caniemail,
 MIT licence), which carries the caniemail.com support data as JSON.
@@ -23,7 +23,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent.parent / "cepletter" / "data" / "caniemail.json"
+OUT = Path(__file__).resolve().parent.parent / "cepletter" / "review" / "data" / "caniemail.json"
 
 # (family, platform) in caniemail's data -> the name shown in the report.
 CLIENTS: dict[str, tuple[str, str, str]] = {

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from cepletter.cli import cli
+from cepletter.cli.env import Env
+from cepletter.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,8 +41,10 @@ Invoke = Callable[..., Result]
 def run() -> Invoke:
     """Run the CLI in-process: run("-C", str(ws), "items") -> click Result (stdout, stderr apart)."""
 
-    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+               terminal: Env | None = None) -> Result:
+        """``terminal``: an Env saying which streams to treat as terminals."""
         runner = CliRunner()
-        return runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+        return runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False, obj=terminal)
 
     return invoke

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from cepletter.config import Settings, settings_from_dict
-from cepletter.recipient import Recipient, unsubscribe_url
-from cepletter.rendered import FilledTemplate, RenderedIssue
+from cepletter.message.recipient import Recipient, unsubscribe_url
+from cepletter.render.rendered import FilledTemplate, RenderedIssue
 
 UNSUB = "https://example.org/unsubscribe?email={email}"
 
@@ -76,7 +76,7 @@ def make_issue(root: Path, issue_id: str = "2025-12", subject: str = "Newsletter
     """A small issue file, written as cepletter saves it."""
     from datetime import date
 
-    from cepletter.issue import Issue, IssueItem, Section, issue_path, save
+    from cepletter.issue.file import Issue, IssueItem, Section, issue_path, save
 
     items = [
         IssueItem(

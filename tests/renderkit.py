@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cepletter.config import Settings, load_settings
-from cepletter.issue import Issue, IssueItem, Section, save
-from cepletter.items import Event
+from cepletter.issue.file import Issue, IssueItem, Section, save
+from cepletter.sources.items import Event
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ISSUE = REPO / "issues" / "2025-12" / "issue.md"

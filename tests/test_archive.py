@@ -16,9 +16,9 @@ import pytest
 from conftest import Invoke
 from publishkit import make_issue, make_workspace
 
-from cepletter.archive import MANIFEST, build_archive
 from cepletter.config import Settings
-from cepletter.issue import issue_path, load, save
+from cepletter.issue.file import issue_path, load, save
+from cepletter.publish.archive import MANIFEST, build_archive
 
 TITLES = {
     "2025-10": "Newsletter October 2025",

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from renderkit import EXAMPLE_ISSUE, make_issue, make_workspace
 
-from cepletter.issue import load
-from cepletter.recipient import Recipient
-from cepletter.render import render_issue
-from cepletter.screenshot import Browser, find_browser
+from cepletter.issue.file import load
+from cepletter.message.recipient import Recipient
+from cepletter.render.renderer import render_issue
+from cepletter.review.screenshot import Browser, find_browser
 
 pytestmark = pytest.mark.browser
 
@@ -138,7 +138,7 @@ def test_laying_out_lines_changes_no_pixel(
     """The page as sent (few, long lines) and as the template wrote it look exactly alike."""
     from test_render_golden import _issue_from_feed
 
-    import cepletter.render as render
+    import cepletter.render.renderer as render
 
     settings = make_workspace(tmp_path / "ws")
     issue = make_issue(settings, items=6) if source == "example" else _issue_from_feed(settings, corpus / source)

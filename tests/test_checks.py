@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from renderkit import make_issue, make_item, make_workspace
 
-from cepletter.checks import (
+from cepletter.issue.file import Section
+from cepletter.review.checks import (
     GMAIL_CLIP_BYTES,
     check_content,
     check_html,
     check_placeholders,
     previous_issue_date,
 )
-from cepletter.issue import Section
 
 UNSUB = "https://example.org/unsubscribe?email=a%40example.org"
 
@@ -188,7 +188,7 @@ def test_check_unknown_issue_is_one_clear_error(tmp_path: Path, run) -> None:
 
 
 def test_check_clients_prints_the_support_report(tmp_path: Path, run) -> None:
-    pytest.importorskip("cepletter.clients")
+    pytest.importorskip("cepletter.review.compat")
     settings = make_workspace(tmp_path)
     make_issue(settings)
     result = run("-C", str(tmp_path), "check", "--clients")

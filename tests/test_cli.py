@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from cepletter.cli import cli
+from cepletter.cli.main import cli
 from tests.conftest import Invoke
 
 COMMANDS = sorted(cli.commands)

@@ -9,8 +9,8 @@ import pytest
 from conftest import Invoke
 from feedserver import feed_server
 
-from cepletter import console
-from cepletter.issue import Issue, IssueItem, Section, load, save
+from cepletter.cli.env import Env
+from cepletter.issue.file import Issue, IssueItem, Section, load, save
 from cepletter.workspace import init_workspace
 
 SAMPLE_TITLES = [
@@ -45,8 +45,7 @@ def test_items_piped_is_tab_separated(ws: Path, run: Invoke) -> None:
 
 
 def test_items_on_a_terminal_is_a_table(ws: Path, run: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "stdout_is_terminal", lambda: True)
-    result = run("-C", str(ws), "items")
+    result = run("-C", str(ws), "items", terminal=Env(stdout_terminal=True))
     assert result.exit_code == 0
     assert "Title" in result.stdout and "Category" in result.stdout
     assert "\t" not in result.stdout
@@ -213,8 +212,7 @@ def test_draft_with_nothing_new(ws: Path, run: Invoke) -> None:
 
 
 def test_draft_asks_on_a_terminal(ws: Path, run: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "stdin_is_terminal", lambda: True)
-    result = run("-C", str(ws), "draft", "--issue", "2025-12", input="2,1\n")
+    result = run("-C", str(ws), "draft", "--issue", "2025-12", input="2,1\n", terminal=Env(stdin_terminal=True))
     assert result.exit_code == 0
     assert "Items to include, in order (e.g. 3,1,5-7)" in result.stderr
     assert SAMPLE_TITLES[2] in result.stderr  # the list was shown

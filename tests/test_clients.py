@@ -14,7 +14,7 @@ from conftest import Invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cepletter.clients import (
+from cepletter.review.compat import (
     IGNORED_HARMLESSLY,
     OUTLOOK_GRACEFUL,
     blocking,
@@ -22,7 +22,7 @@ from cepletter.clients import (
     findings,
     support_table,
 )
-from cepletter.htmlfeatures import scan
+from cepletter.review.htmlfeatures import scan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -191,7 +191,7 @@ def test_script_regenerates_the_table_from_an_npm_tarball(tmp_path: Path) -> Non
 
 
 def test_shipped_table_matches_the_script_output_format() -> None:
-    text = (REPO / "cepletter" / "data" / "caniemail.json").read_text(encoding="utf-8")
+    text = (REPO / "cepletter" / "review" / "data" / "caniemail.json").read_text(encoding="utf-8")
     table = json.loads(text)
     assert sum(1 for line in text.splitlines() if line.startswith(' "') and '"title"' in line) == len(
         table["features"])
@@ -219,9 +219,9 @@ def test_default_theme_example_issue_is_clean_with_and_without_events() -> None:
     from zoneinfo import ZoneInfo
 
     from cepletter.config import load_settings
-    from cepletter.issue import resolve
-    from cepletter.items import Event
-    from cepletter.render import render_issue
+    from cepletter.issue.file import resolve
+    from cepletter.render.renderer import render_issue
+    from cepletter.sources.items import Event
 
     settings = load_settings(REPO)
     issue = resolve(settings.issues_dir, "2025-12")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cepletter import compose
 from cepletter.config import load_settings
 from cepletter.errors import IssueError, UsageError
-from cepletter.issue import Issue, IssueItem, Section, load, save
-from cepletter.items import Item
+from cepletter.issue import draft as compose
+from cepletter.issue.file import Issue, IssueItem, Section, load, save
+from cepletter.sources.items import Item
 
 
 def item(n: int, day: int | None, category: str | None = None) -> Item:

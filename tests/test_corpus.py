@@ -13,9 +13,9 @@ import pytest
 from conftest import Invoke, corpus_dir
 from htmlsafety import assert_safe
 
-from cepletter import fastfeed, feeds
-from cepletter.feeds import parse_document
-from cepletter.issue import load
+from cepletter.issue.file import load
+from cepletter.sources import fastfeed, feeds
+from cepletter.sources.feeds import parse_document
 from cepletter.workspace import init_workspace
 
 

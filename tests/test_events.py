@@ -15,9 +15,9 @@ from conftest import Invoke
 
 from cepletter.config import Settings, load_settings
 from cepletter.errors import SourceError
-from cepletter.events import add_months, is_ics_source, upcoming_events
-from cepletter.issue import dumps, loads
-from cepletter.items import Event
+from cepletter.issue.file import dumps, loads
+from cepletter.sources.events import add_months, is_ics_source, upcoming_events
+from cepletter.sources.items import Event
 
 AMS = ZoneInfo("Europe/Amsterdam")
 

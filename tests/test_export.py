@@ -13,9 +13,9 @@ from conftest import Invoke
 from deliverykit import make_workspace
 
 from cepletter.config import load_settings
-from cepletter.export import export, local_images, write_zip
-from cepletter.issue import load
-from cepletter.rendered import FilledTemplate, RenderedIssue
+from cepletter.issue.file import load
+from cepletter.publish.export import export, local_images, write_zip
+from cepletter.render.rendered import FilledTemplate, RenderedIssue
 
 BUILD = Path("issues/2025-12/build")
 
@@ -142,7 +142,7 @@ def test_exports_replace_files_whole(tmp_path: Path) -> None:
 
 
 def test_mbox_keeps_body_lines_that_start_with_from(tmp_path: Path) -> None:
-    from cepletter.export import write_mbox
+    from cepletter.publish.export import write_mbox
 
     ws = make_workspace(tmp_path / "ws")
     rendered = RenderedIssue(
@@ -165,9 +165,9 @@ def test_mbox_keeps_body_lines_that_start_with_from(tmp_path: Path) -> None:
 
 
 def test_mbox_and_eml_bodies_are_8bit_and_decode_to_the_rendered_issue(tmp_path: Path, run: Invoke) -> None:
-    from cepletter.export import write_mbox
-    from cepletter.recipient import Recipient
-    from cepletter.render import render_issue
+    from cepletter.message.recipient import Recipient
+    from cepletter.publish.export import write_mbox
+    from cepletter.render.renderer import render_issue
 
     ws = make_workspace(tmp_path / "ws")
     settings = load_settings(ws)

@@ -20,7 +20,7 @@ from conftest import Invoke
 from deliverykit import make_workspace
 from faultservers import FaultServer
 
-from cepletter.journal import read_results
+from cepletter.deliver.journal import read_results
 
 JOURNAL = Path("issues/2025-12/send-log.jsonl")
 

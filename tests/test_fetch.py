@@ -11,8 +11,8 @@ from feedserver import ETAG, LAST_MODIFIED, feed_server
 from cepletter import __version__
 from cepletter.config import load_settings
 from cepletter.errors import SourceError
-from cepletter.fetch import _reason, fetch
-from cepletter.sources import read_source
+from cepletter.sources.fetch import _reason, fetch
+from cepletter.sources.reader import read_source
 
 
 def test_200_with_user_agent_and_etag() -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cepletter import issue as issue_file
-from cepletter.inlinecache import inline_cached
-from cepletter.recipient import Recipient
-from cepletter.render import Timings, render_issue
+from cepletter.issue import file as issue_file
+from cepletter.message.recipient import Recipient
+from cepletter.render.inlinecache import inline_cached
+from cepletter.render.renderer import Timings, render_issue
 from tests.renderkit import make_issue, make_workspace
 
 NAMES = ["Zoë <O'Brien> & \"Co\"", "Иван {{ x }}"]
@@ -64,7 +64,7 @@ def test_salt_is_restored_and_unwritable_cache_only_costs_time(tmp_path: Path) -
 def test_the_key_changes_when_an_installed_inliner_package_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from cepletter import inlinecache
+    from cepletter.render import inlinecache
 
     package = tmp_path / "fakeinliner"
     package.mkdir()

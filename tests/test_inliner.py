@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 
-from cepletter import inliner
-from cepletter.render import packaged_templates_dir
+from cepletter.render import inliner
+from cepletter.render.renderer import packaged_templates_dir
 
 THEME_BODY = """
 <body class="body">

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cepletter import issue as issue_file
 from cepletter.errors import IssueError
-from cepletter.items import Event
+from cepletter.issue import file as issue_file
+from cepletter.sources.items import Event
 
 GOOD = """\
 ---

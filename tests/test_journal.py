@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cepletter.deliver.journal import FAILED, SENT, Journal, SendLock, read_results, sent_keys
 from cepletter.errors import DeliveryError
-from cepletter.journal import FAILED, SENT, Journal, SendLock, read_results, sent_keys
 
 
 def test_results_are_one_json_object_per_line(tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_a_second_lock_on_the_same_issue_is_refused(tmp_path: Path) -> None:
 
 def test_the_lock_holds_against_another_process(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from cepletter.journal import SendLock\n"
+        "import sys; from pathlib import Path; from cepletter.deliver.journal import SendLock\n"
         "from cepletter.errors import DeliveryError\n"
         "try:\n    SendLock(Path(sys.argv[1]), 'x').acquire()\nexcept DeliveryError as e:\n    print(e); sys.exit(3)\n"
     )

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cepletter.linewrap import break_points, compact_html, layout_html, wrap_html
+from cepletter.render.linewrap import break_points, compact_html, layout_html, wrap_html
 
 KEEP = {"pre", "textarea", "script", "style", "title"}
 

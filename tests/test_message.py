@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cepletter.errors import ConfigError
-from cepletter.message import TEST_PREFIX, MessageFactory, encode_header, format_address, one_line
-from cepletter.recipient import Recipient
-from cepletter.rendered import FilledTemplate
+from cepletter.message.build import TEST_PREFIX, MessageFactory, encode_header, format_address, one_line
+from cepletter.message.recipient import Recipient
+from cepletter.render.rendered import FilledTemplate
 
 
 def parse(data: bytes) -> EmailMessage:

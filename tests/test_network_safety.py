@@ -28,8 +28,8 @@ from conftest import Invoke
 from deliverykit import make_settings, make_workspace
 from smtpservers import SmtpServer, make_ca, make_self_signed
 
+from cepletter.deliver.transports import SmtpTransport, make_transport
 from cepletter.errors import DeliveryError
-from cepletter.transports import SmtpTransport, make_transport
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "Pa55-net-S3CRET"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from renderkit import make_issue, make_workspace
 
-from cepletter.serve import RELOAD_PATH, PreviewServer, preview_state, with_reload_script
+from cepletter.review.server import RELOAD_PATH, PreviewServer, preview_state, with_reload_script
 
 SUBSCRIBERS = "email,name,organisation\nnot-an-address,Nobody,X\nmaria@example.org,María José <MJ>,Probation NL\n"
 

@@ -22,11 +22,11 @@ from htmlsafety import assert_safe, tags_of
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cepletter import issue as issue_file
-from cepletter.message import MessageFactory, one_line
-from cepletter.recipient import Recipient
-from cepletter.sanitize import excerpt, plain_text, sanitize_html
-from cepletter.subscribers import Invalid, ListCounts, recipients
+from cepletter.issue import file as issue_file
+from cepletter.message.build import MessageFactory, one_line
+from cepletter.message.recipient import Recipient
+from cepletter.message.subscribers import Invalid, ListCounts, recipients
+from cepletter.sources.sanitize import excerpt, plain_text, sanitize_html
 
 # ---------------------------------------------------------------- sanitiser
 

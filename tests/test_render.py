@@ -10,12 +10,11 @@ import pytest
 from lxml import html as lxml_html
 from renderkit import make_issue, make_item, make_workspace
 
-from cepletter.checks import check_placeholders
 from cepletter.config import Settings
 from cepletter.errors import TemplateError
-from cepletter.issue import Section
-from cepletter.recipient import Recipient
-from cepletter.render import (
+from cepletter.issue.file import Section
+from cepletter.message.recipient import Recipient
+from cepletter.render.renderer import (
     Timings,
     base_values,
     generic_unsubscribe_url,
@@ -23,6 +22,7 @@ from cepletter.render import (
     render_full,
     render_issue,
 )
+from cepletter.review.checks import check_placeholders
 
 NAMES = [
     "Anna Jansen",
@@ -480,7 +480,7 @@ def test_fill_matches_a_full_render_for_any_text(tmp_path: Path) -> None:
 def test_text_paragraphs_stay_whole_and_lines_stay_within_smtp_limits() -> None:
     import textwrap
 
-    from cepletter import markup
+    from cepletter.render import filters as markup
 
     paragraph = " ".join(f"word{i}" for i in range(60))  # ~400 characters
     assert markup.wrap(paragraph) == paragraph

@@ -18,10 +18,10 @@ import pytest
 from lxml import html as lxml_html
 from renderkit import EXAMPLE_ISSUE, make_workspace
 
-from cepletter.checks import check_content, check_html
-from cepletter.issue import Issue, IssueItem, Section, load, save
-from cepletter.recipient import Recipient
-from cepletter.render import render_issue
+from cepletter.issue.file import Issue, IssueItem, Section, load, save
+from cepletter.message.recipient import Recipient
+from cepletter.render.renderer import render_issue
+from cepletter.review.checks import check_content, check_html
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -100,7 +100,7 @@ def test_example_issue_is_complete_and_passes_the_checks(example: tuple) -> None
 # ---------------------------------------------------------------- real feeds
 
 def _issue_from_feed(settings: object, feed: Path, limit: int = 12) -> Issue:
-    from cepletter.sources import adhoc_source, read_items
+    from cepletter.sources.reader import adhoc_source, read_items
 
     items = read_items([adhoc_source(str(feed))], None)[:limit]
     assert items, f"no items read from {feed.name}"

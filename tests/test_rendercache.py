@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cepletter import rendercache
 from cepletter.config import load_settings
-from cepletter.recipient import Recipient
-from cepletter.render import Timings, render_issue, template_dirs
+from cepletter.message.recipient import Recipient
+from cepletter.render import rendercache
+from cepletter.render.renderer import Timings, render_issue, template_dirs
 from tests.renderkit import make_issue, make_workspace
 
 PEOPLE = [
@@ -127,7 +127,7 @@ def test_send_after_preview_does_not_load_the_renderer(tmp_path: Path) -> None:
         "import atexit, sys\n"
         "atexit.register(lambda: print('LOADED', *sorted(m for m in ('jinja2', 'markdown_it', 'premailer') "
         "if m in sys.modules), file=sys.stderr))\n"
-        "from cepletter.cli import main\n"
+        "from cepletter.cli.main import main\n"
         "main()\n"
     )
     for command in (["preview"], ["send", "--dry-run"]):

@@ -14,9 +14,9 @@ from publishkit import make_issue, make_workspace
 
 from cepletter.config import Settings, load_settings
 from cepletter.errors import IssueError, UsageError
-from cepletter.issue import issue_path, load, save
-from cepletter.render import render_issue
-from cepletter.review import (
+from cepletter.issue.file import issue_path, load, save
+from cepletter.render.renderer import render_issue
+from cepletter.review.signoff import (
     content_hash,
     find_signoff,
     record_approval,

@@ -6,7 +6,7 @@ from htmlsafety import assert_safe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cepletter.sanitize import (
+from cepletter.sources.sanitize import (
     absolute_url,
     excerpt,
     first_image,

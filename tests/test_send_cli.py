@@ -18,7 +18,7 @@ from conftest import Invoke
 from deliverykit import make_workspace
 from smtpservers import Rule, SmtpServer
 
-from cepletter.journal import SendLock, read_lines, read_results
+from cepletter.deliver.journal import SendLock, read_lines, read_results
 
 REPO = Path(__file__).resolve().parent.parent
 JOURNAL = Path("issues/2025-12/send-log.jsonl")

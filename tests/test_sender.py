@@ -14,13 +14,13 @@ import pytest
 from deliverykit import make_rendered, make_settings
 from smtpservers import Rule, SmtpServer
 
+from cepletter.deliver.journal import Journal, read_results
+from cepletter.deliver.sender import Options, RateLimiter, Sender, dry_run
+from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import DeliveryError
-from cepletter.journal import Journal, read_results
-from cepletter.message import MessageFactory
-from cepletter.recipient import Recipient
-from cepletter.rendered import RenderedIssue
-from cepletter.sender import Options, RateLimiter, Sender, dry_run
-from cepletter.transports import MaildirTransport, SmtpTransport, make_transport
+from cepletter.message.build import MessageFactory
+from cepletter.message.recipient import Recipient
+from cepletter.render.rendered import RenderedIssue
 
 
 def engine(tmp_path: Path, port: int, **options: float) -> tuple[SmtpTransport, MessageFactory, Options]:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cepletter import fastfeed, feeds
 from cepletter.config import SourceSettings, load_settings
 from cepletter.errors import SourceError
-from cepletter.feeds import parse_document
-from cepletter.items import Item
-from cepletter.sources import adhoc_source, read_items, read_source, source_kind
+from cepletter.sources import fastfeed, feeds
+from cepletter.sources.feeds import parse_document
+from cepletter.sources.items import Item
+from cepletter.sources.reader import adhoc_source, read_items, read_source, source_kind
 
 WORDPRESS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cepletter.errors import SubscriberError
-from cepletter.recipient import Recipient
-from cepletter.subscribers import (
+from cepletter.message.recipient import Recipient
+from cepletter.message.subscribers import (
     Invalid,
     ListCounts,
     SubscriberFile,
@@ -158,7 +158,7 @@ def test_the_fast_path_agrees_with_email_validator(local: str, labels: list[str]
 def test_the_special_use_domains_are_email_validators() -> None:
     from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
-    from cepletter.subscribers import SPECIAL_USE_DOMAINS
+    from cepletter.message.subscribers import SPECIAL_USE_DOMAINS
 
     assert set(SPECIAL_USE_DOMAIN_NAMES) == SPECIAL_USE_DOMAINS
 
@@ -170,7 +170,7 @@ def test_a_plain_list_is_read_without_loading_the_full_address_check(tmp_path: P
     path = tmp_path / "subscribers.csv"
     path.write_text("email,name\n" + "".join(f"user{i}@example.org,User {i}\n" for i in range(50)), encoding="utf-8")
     code = (
-        "import sys; from pathlib import Path; from cepletter.subscribers import ListCounts, recipients; "
+        "import sys; from pathlib import Path; from cepletter.message.subscribers import ListCounts, recipients; "
         f"n = sum(1 for _ in recipients(Path({str(path)!r}), set(), set(), ListCounts())); "
         "print(n, 'email_validator' in sys.modules)"
     )

@@ -11,8 +11,7 @@ import pytest
 from deliverykit import make_settings
 from smtpservers import SmtpServer, make_ca, make_self_signed
 
-from cepletter.errors import DeliveryError
-from cepletter.transports import (
+from cepletter.deliver.transports import (
     PASSWORD_ENV,
     ConnectFailed,
     MaildirTransport,
@@ -20,6 +19,7 @@ from cepletter.transports import (
     dot_stuffed,
     make_transport,
 )
+from cepletter.errors import DeliveryError
 
 MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import Invoke
 
 from cepletter.config import load_settings
-from cepletter.feeds import parse_document
+from cepletter.sources.feeds import parse_document
 from cepletter.workspace import SAMPLE_FILES, init_workspace, sample_text
 
 NAMES = ["cepletter.toml", "news.xml", "subscribers.csv", "suppressed.csv", ".gitignore"]
@@ -93,7 +93,7 @@ def test_quick_start_offline(tmp_path: Path, run: Invoke) -> None:
 
 
 def test_repository_is_a_workspace_with_the_example_issue() -> None:
-    from cepletter.issue import load
+    from cepletter.issue.file import load
 
     repo = Path(__file__).resolve().parent.parent
     settings = load_settings(repo)

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cepletter.cli import Env, cli, pass_env
+from cepletter.cli.env import Env, pass_env
 
 if TYPE_CHECKING:
-    from cepletter.compose import Window
     from cepletter.config import Settings
-    from cepletter.items import Item
+    from cepletter.issue.draft import Window
+    from cepletter.sources.items import Item
 
 
-@cli.command()
+@click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @pass_env
 def init(env: Env, directory: Path | None) -> None:
@@ -31,7 +31,6 @@ def init(env: Env, directory: Path | None) -> None:
       cepletter init my-newsletter
       cd my-newsletter && cepletter draft --all
     """
-    from cepletter import console
     from cepletter.workspace import init_workspace
 
     target = directory if directory is not None else env.cwd
@@ -39,13 +38,13 @@ def init(env: Env, directory: Path | None) -> None:
         target = env.directory / directory
     result = init_workspace(target)
     for path in result.created:
-        console.info(f"created  {_shown(path, target)}")
+        env.info(f"created  {_shown(path, target)}")
     for path in result.kept:
-        console.info(f"kept     {_shown(path, target)} (already there, not changed)")
+        env.info(f"kept     {_shown(path, target)} (already there, not changed)")
     if result.created:
-        console.info(f"Workspace ready in {target}. Next: cepletter items, then cepletter draft.")
+        env.info(f"Workspace ready in {target}. Next: cepletter items, then cepletter draft.")
     else:
-        console.info(f"Nothing to do: {target} already has every workspace file.")
+        env.info(f"Nothing to do: {target} already has every workspace file.")
 
 
 def _count(number: int, noun: str) -> str:
@@ -88,8 +87,8 @@ def _settings(env: Env, feeds: tuple[str, ...]) -> Settings | None:
 
 def _gather(env: Env, settings: Settings | None, issue_id: str, since: str | None, days: int | None,
             source_names: tuple[str, ...], feeds: tuple[str, ...], all_items: bool) -> tuple[list[Item], Window]:
-    from cepletter import compose, console
-    from cepletter.sources import read_items
+    from cepletter.issue import draft as compose
+    from cepletter.sources.reader import read_items
 
     since_at = compose.parse_since(since, settings) if since is not None else None
     sources = compose.select_sources(settings, source_names, feeds, env.cwd)
@@ -98,20 +97,19 @@ def _gather(env: Env, settings: Settings | None, issue_id: str, since: str | Non
     if all_items and since is None and days is None:
         win.since = None
         win.reason = "no date limit"
-    items = read_items(sources, settings, warn=console.warn)
+    items = read_items(sources, settings, warn=env.warn)
     return compose.candidates(items, win), win
 
 
 def _date_text(item: Item, settings: Settings | None) -> str:
-    from cepletter.compose import zone
+    from cepletter.issue.draft import zone
 
     return item.date.astimezone(zone(settings)).date().isoformat() if item.date else ""
 
 
-def _print_items(items: list[Item], settings: Settings | None, *, to_stderr: bool = False) -> None:
-    from cepletter import console
+def _print_items(env: Env, items: list[Item], settings: Settings | None, *, to_stderr: bool = False) -> None:
 
-    on_terminal = console.stderr_is_terminal() if to_stderr else console.stdout_is_terminal()
+    on_terminal = env.stderr_is_terminal() if to_stderr else env.stdout_is_terminal()
     if not on_terminal:
         # One tab-separated line per item, for scripts: number, date, source, category, title.
         lines = []
@@ -132,10 +130,10 @@ def _print_items(items: list[Item], settings: Settings | None, *, to_stderr: boo
     for number, item in enumerate(items, start=1):
         table.add_row(str(number), _date_text(item, settings) or "undated", item.source,
                       item.category or "", item.title, end_section=False)
-    (console.err() if to_stderr else console.out()).print(table)
+    (env.err() if to_stderr else env.out()).print(table)
 
 
-@cli.command()
+@click.command()
 @_window_options
 @pass_env
 def items(env: Env, since: str | None, days: int | None, source_names: tuple[str, ...],
@@ -154,17 +152,17 @@ def items(env: Env, since: str | None, days: int | None, source_names: tuple[str
       cepletter items --days 60
       cepletter items --feed https://www.cep-probation.org/feed/
     """
-    from cepletter.compose import default_issue_id, today
+    from cepletter.issue.draft import default_issue_id, today
 
     settings = _settings(env, feeds)
     found, win = _gather(env, settings, default_issue_id(today(settings)), since, days,
                          source_names, feeds, all_items)
-    _print_items(found, settings)
+    _print_items(env, found, settings)
     left_out = "; items of earlier issues left out" if win.used else ""
     click.echo(f"{_count(len(found), 'item')} ({win.reason}{left_out}).", err=True)
 
 
-@cli.command()
+@click.command()
 @click.option("--issue", "issue_id", metavar="ID", help="The issue's ID (default: this year-month, e.g. 2025-12).")
 @click.option("--pick", metavar="NUMBERS", help="Items to include, in this order: 3,1,5-7.")
 @click.option("--all", "pick_all", is_flag=True, help="Include every candidate item, newest first.")
@@ -187,21 +185,21 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
       cepletter draft --pick 3,1,5-7
       cepletter draft --all --issue 2026-02 --title "Newsletter February 2026"
     """
-    from cepletter import compose, console
     from cepletter.errors import IssueError, UsageError
+    from cepletter.issue import draft as compose
 
     if pick is not None and pick_all:
         raise UsageError("--pick and --all cannot be used together", "Give one of them.")
     settings = env.settings
     day = compose.today(settings)
     issue_id = issue_id or compose.default_issue_id(day)
-    from cepletter.issue import issue_path
+    from cepletter.issue.file import issue_path
 
     path = issue_path(settings.issues_dir, issue_id)
     if path.exists() and not force:
         raise IssueError(f"issues/{issue_id}/issue.md already exists",
                          "Use --force to replace it (your edits in it are lost), or --issue ID for a new issue.")
-    if pick is None and not pick_all and not console.stdin_is_terminal():
+    if pick is None and not pick_all and not env.stdin_is_terminal():
         raise UsageError("choose the items with --pick 3,1,5-7 or --all",
                          "Run `cepletter items` to see the numbers, or run draft in a terminal to choose.")
     found, win = _gather(env, settings, issue_id, since, days, source_names, feeds, all_items)
@@ -212,14 +210,14 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
         numbers = list(range(1, len(found) + 1))
     else:
         if pick is None:
-            _print_items(found, settings, to_stderr=True)
+            _print_items(env, found, settings, to_stderr=True)
             pick = click.prompt("Items to include, in order (e.g. 3,1,5-7)", err=True)
         numbers = compose.parse_pick(pick, len(found))
     chosen = [found[n - 1] for n in numbers]
     issue = compose.build_issue(chosen, issue_id=issue_id, issue_date=day, settings=settings, title=title)
-    compose.add_events(settings, issue, warn=console.warn)
+    compose.add_events(settings, issue, warn=env.warn)
     written = compose.save_draft(settings, issue, force=force)
     shown = written.relative_to(settings.root).as_posix()
     events = f", {_count(len(issue.events), 'event')}" if issue.events else ""
-    console.info(f"Wrote {shown}: {_count(len(chosen), 'item')} in {_count(len(issue.sections), 'section')}{events}.")
-    console.info("Next: write the intro in that file, then `cepletter preview`.")
+    env.info(f"Wrote {shown}: {_count(len(chosen), 'item')} in {_count(len(issue.sections), 'section')}{events}.")
+    env.info("Next: write the intro in that file, then `cepletter preview`.")

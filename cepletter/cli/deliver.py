@@ -7,33 +7,33 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cepletter.cli import Env, cli, pass_env
+from cepletter.cli.env import Env, pass_env
+from cepletter.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from cepletter.deliver import Job
-    from cepletter.rendered import RenderedIssue
-    from cepletter.sender import Result, Summary
-    from cepletter.subscribers import Invalid
+    from cepletter.deliver.send import Job
+    from cepletter.deliver.sender import Result, Summary
+    from cepletter.message.subscribers import Invalid
+    from cepletter.render.rendered import RenderedIssue
 
 
 def _render(env: Env, issue_id: str | None) -> tuple[RenderedIssue, Path]:
-    from cepletter.issue import resolve
-    from cepletter.render import render_issue
+    from cepletter.issue.file import resolve
+    from cepletter.render.renderer import render_issue
 
     issue = resolve(env.settings.issues_dir, issue_id)
     return render_issue(env.settings, issue, cache=True, reuse=True), issue.folder
 
 
 def _report_invalid(env: Env, invalid: list[Invalid]) -> None:
-    from cepletter import console
 
     name = env.settings.delivery.subscribers
     for row in invalid:
         shown = repr(row.value) if row.value else "(empty)"
-        console.warn(f"{name}, line {row.line}: {shown} skipped: {row.reason}")
+        env.warn(f"{name}, line {row.line}: {shown} skipped: {row.reason}")
 
 
-@cli.command()
+@click.command()
 @click.argument("issue_id", metavar="[ID]", required=False)
 @click.option("--test", "tests", metavar="ADDR", multiple=True,
               help="Send only to ADDR (repeatable), subject prefixed [TEST]; not journaled.")
@@ -74,24 +74,22 @@ def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, 
 
 
 def _send_test(env: Env, rendered: RenderedIssue, tests: tuple[str, ...]) -> None:
-    from cepletter import console
-    from cepletter.deliver import send_test, test_addresses
-    from cepletter.transports import make_transport
+    from cepletter.deliver.send import send_test, test_addresses
+    from cepletter.deliver.transports import make_transport
 
     addresses = test_addresses(tests)
     where = make_transport(env.settings).description
     summary = send_test(env.settings, rendered, addresses)
     sent = [r.email for r in addresses if r.email not in {f.email for f in summary.failures}]
     if sent:
-        console.info(f"Test of issue {rendered.issue_id} sent to {', '.join(sent)} ({where}).")
+        env.info(f"Test of issue {rendered.issue_id} sent to {', '.join(sent)} ({where}).")
     for failure in summary.failures:
-        console.warn(f"{failure.email}: {failure.status}: {failure.reply}")
+        env.warn(f"{failure.email}: {failure.status}: {failure.reply}")
     if summary.failures:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitStatus.ERROR)
 
 
-def _confirm(job: Job, yes: bool) -> None:
-    from cepletter import console
+def _confirm(env: Env, job: Job, yes: bool) -> None:
     from cepletter.errors import UsageError
 
     c = job.counts
@@ -112,21 +110,20 @@ def _confirm(job: Job, yes: bool) -> None:
         f"{c.suppressed:,} suppressed, {c.duplicates:,} duplicates, {c.invalid:,} invalid)"
     )
     for line in lines:
-        console.info(line)
+        env.info(line)
     if yes:
         return
-    if not console.stdin_is_terminal():
+    if not env.stdin_is_terminal():
         raise UsageError("not sending without a confirmation, and there is no terminal to ask on",
                          "Add --yes to send without asking.")
     if not click.confirm(f"Send to {c.to_send:,} recipients now?", default=False, err=True):
-        console.info("Nothing sent.")
-        raise click.exceptions.Exit(1)
+        env.info("Nothing sent.")
+        raise click.exceptions.Exit(ExitStatus.ERROR)
 
 
 def _send_list(env: Env, rendered: RenderedIssue, folder: Path, *, dry_run: bool, yes: bool,
                rate: float | None, connections: int | None, unreviewed: bool) -> None:
-    from cepletter import console
-    from cepletter.deliver import build_all, prepare
+    from cepletter.deliver.send import build_all, prepare
 
     job = prepare(env.settings, rendered, folder, dry_run=dry_run, unreviewed=unreviewed,
                   rate=rate, connections=connections)
@@ -134,43 +131,42 @@ def _send_list(env: Env, rendered: RenderedIssue, folder: Path, *, dry_run: bool
         _report_invalid(env, job.invalid)
         if dry_run:
             messages, size = build_all(job)
-            console.info(f"Dry run: built {messages:,} messages ({size / 1e6:.1f} MB) for "
+            env.info(f"Dry run: built {messages:,} messages ({size / 1e6:.1f} MB) for "
                          f"{job.transport.description}; nothing sent.")
-            _print_table(job, None)
+            _print_table(env, job, None)
             return
         if job.counts.to_send == 0:
-            console.info(f"Nothing to send: no subscriber of issue {rendered.issue_id} is still waiting for it.")
-            _print_table(job, None)
+            env.info(f"Nothing to send: no subscriber of issue {rendered.issue_id} is still waiting for it.")
+            _print_table(env, job, None)
             return
-        _confirm(job, yes)
-        summary = _run_with_progress(job)
+        _confirm(env, job, yes)
+        summary = _run_with_progress(env, job)
     finally:
         job.release()
-    _print_table(job, summary)
+    _print_table(env, job, summary)
     if summary.interrupted:
-        console.info(f"Interrupted: {summary.sent:,} sent before stopping. "
+        env.info(f"Interrupted: {summary.sent:,} sent before stopping. "
                      "Run `cepletter send` again to carry on.")
-        raise click.exceptions.Exit(130)
+        raise click.exceptions.Exit(ExitStatus.INTERRUPTED)
     if summary.failed or summary.deferred:
-        console.info("Not everyone got the issue. Run `cepletter send` again to retry the failed "
+        env.info("Not everyone got the issue. Run `cepletter send` again to retry the failed "
                      "and deferred addresses (those already sent are skipped).")
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitStatus.ERROR)
 
 
-def _run_with_progress(job: Job) -> Summary:
-    from cepletter import console
-    from cepletter.deliver import run
+def _run_with_progress(env: Env, job: Job) -> Summary:
+    from cepletter.deliver.send import run
 
     total = job.counts.to_send
-    if not console.stderr_is_terminal():
+    if not env.stderr_is_terminal():
         summary = run(job)
         rate = summary.done / summary.elapsed if summary.elapsed else 0.0
-        console.info(f"Sent {summary.sent:,} of {total:,} in {summary.elapsed:.1f} s ({rate:.0f} messages/s).")
+        env.info(f"Sent {summary.sent:,} of {total:,} in {summary.elapsed:.1f} s ({rate:.0f} messages/s).")
         return summary
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console.err(), transient=False) as bar:
+                  console=env.err(), transient=False) as bar:
         task = bar.add_task("send", total=total)
 
         def advance(_result: Result) -> None:
@@ -179,11 +175,9 @@ def _run_with_progress(job: Job) -> Summary:
         return run(job, advance)
 
 
-def _print_table(job: Job, summary: Summary | None) -> None:
+def _print_table(env: Env, job: Job, summary: Summary | None) -> None:
     from rich.box import HEAVY_HEAD
     from rich.table import Table
-
-    from cepletter import console
 
     c = job.counts
     skipped = c.already_sent + c.suppressed + c.duplicates + c.invalid
@@ -200,7 +194,7 @@ def _print_table(job: Job, summary: Summary | None) -> None:
     table.add_row("skipped", f"{skipped:,}",
                   f"{c.already_sent:,} already sent, {c.suppressed:,} suppressed, "
                   f"{c.duplicates:,} duplicates, {c.invalid:,} invalid")
-    out = console.out()
+    out = env.out()
     out.print(table)
     if summary is not None and summary.failures:
         # Piped output stays plain: one line per address, easy to grep.
@@ -213,7 +207,7 @@ def _print_table(job: Job, summary: Summary | None) -> None:
         out.print(failures)
 
 
-@cli.command("export")
+@click.command("export")
 @click.argument("issue_id", metavar="[ID]", required=False)
 @click.option("--format", "-f", "fmt", required=True,
               type=click.Choice(["html", "txt", "eml", "mbox", "zip"]),
@@ -233,9 +227,8 @@ def export_cmd(env: Env, issue_id: str | None, fmt: str, output: Path | None) ->
     """
     import sys
 
-    from cepletter import console
     from cepletter.errors import UsageError
-    from cepletter.export import export
+    from cepletter.publish.export import export
 
     to_stdout = output is not None and str(output) == "-"
     if to_stdout and fmt in ("mbox", "zip"):
@@ -252,11 +245,11 @@ def export_cmd(env: Env, issue_id: str | None, fmt: str, output: Path | None) ->
                     write_stdout if to_stdout else None)
     _report_invalid(env, result.invalid)
     for warning in result.warnings:
-        console.warn(warning)
+        env.warn(warning)
     if result.path is not None:
         extra = ""
         if fmt == "mbox":
             extra = f", {result.messages:,} messages"
         elif fmt == "zip":
             extra = f", {len(result.images)} image(s)"
-        console.info(f"Wrote {result.path} ({result.size:,} bytes{extra}).")
+        env.info(f"Wrote {result.path} ({result.size:,} bytes{extra}).")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from cepletter.cli import Env, cli, pass_env
+from cepletter.cli.env import Env, pass_env
 
 
-@cli.command()
+@click.command()
 @click.option(
     "-o",
     "--output",
@@ -33,29 +33,28 @@ def archive(env: Env, output: Path | None) -> None:
       cepletter archive
       cepletter archive -o ~/site/newsletter
     """
-    from cepletter.archive import build_archive
-    from cepletter.console import info
+    from cepletter.publish.archive import build_archive
 
     settings = env.settings
     result = build_archive(settings, output)
     where = _shown(result.folder, settings.root)
     count = len(result.issues)
-    info(f"Archive of {count} issue{'' if count == 1 else 's'} in {where}: "
+    env.info(f"Archive of {count} issue{'' if count == 1 else 's'} in {where}: "
          f"{len(result.written)} file(s) written, {len(result.unchanged)} unchanged"
          + (f", {len(result.removed)} removed" if result.removed else "") + ".")
     for path in result.written:
-        info(f"  wrote {_shown(path, result.folder)}")
+        env.info(f"  wrote {_shown(path, result.folder)}")
     for path in result.removed:
-        info(f"  removed {_shown(path, result.folder)} (its issue is gone)")
+        env.info(f"  removed {_shown(path, result.folder)} (its issue is gone)")
     if settings.newsletter.web_url:
-        info(f"Upload the folder to {settings.newsletter.web_url} so the emails' "
+        env.info(f"Upload the folder to {settings.newsletter.web_url} so the emails' "
              "\"view in your browser\" links find their pages.")
     else:
-        info("Tip: set web_url in cepletter.toml to where the archive will live, "
+        env.info("Tip: set web_url in cepletter.toml to where the archive will live, "
              "to give the emails a \"view in your browser\" link.")
 
 
-@cli.command()
+@click.command()
 @click.argument("issue_id", required=False, metavar="[ID]")
 @click.option("--by", "by", required=True, metavar="NAME", help="Who reviewed and approves it.")
 @pass_env
@@ -71,10 +70,9 @@ def approve(env: Env, issue_id: str | None, by: str) -> None:
     Example:
       cepletter approve 2025-12 --by "Anna Jansen"
     """
-    from cepletter.console import info
-    from cepletter.issue import resolve
-    from cepletter.render import render_issue
-    from cepletter.review import content_hash, find_signoff, record_approval, review_path
+    from cepletter.issue.file import resolve
+    from cepletter.render.renderer import render_issue
+    from cepletter.review.signoff import content_hash, find_signoff, record_approval, review_path
 
     settings = env.settings
     issue = resolve(settings.issues_dir, issue_id)
@@ -84,9 +82,9 @@ def approve(env: Env, issue_id: str | None, by: str) -> None:
     record_approval(settings, issue.id, digest, by, subject=rendered.subject)
     name = " ".join(by.split())
     if earlier is not None:
-        info(f"This content was already {earlier.describe()}; recorded again.")
-    info(f"Approved issue {issue.id} by {name}: {rendered.subject!r} (content {digest[:12]}).")
-    info(f"  Recorded in {_shown(review_path(settings, issue.id), settings.root)}. "
+        env.info(f"This content was already {earlier.describe()}; recorded again.")
+    env.info(f"Approved issue {issue.id} by {name}: {rendered.subject!r} (content {digest[:12]}).")
+    env.info(f"  Recorded in {_shown(review_path(settings, issue.id), settings.root)}. "
          "Sending this content to the list is now allowed; any edit needs a new approval.")
 
 

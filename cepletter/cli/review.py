@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cepletter.cli import Env, cli, pass_env
+from cepletter.cli.env import Env, escape, pass_env
+from cepletter.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from cepletter.checks import Finding
-    from cepletter.preview import Preview
+    from cepletter.review.checks import Finding
+    from cepletter.review.preview import Preview
 
 
 def _kb(size: int) -> str:
@@ -21,8 +22,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def _print_summary(preview: Preview) -> None:
-    from cepletter import console
+def _print_summary(env: Env, preview: Preview) -> None:
 
     issue = preview.issue
     sections = ", ".join(f"{s.heading} ({len(s.items)})" for s in issue.sections)
@@ -44,12 +44,11 @@ def _print_summary(preview: Preview) -> None:
         + (", inlined page unchanged since the last render" if t.cached else ""),
     ]
     for line in lines:
-        console.info(line)
-    _print_findings(preview.findings, to_stderr=True)
+        env.info(line)
+    _print_findings(env, preview.findings, to_stderr=True)
 
 
-def _print_findings(findings: list[Finding], *, to_stderr: bool) -> None:
-    from cepletter import console
+def _print_findings(env: Env, findings: list[Finding], *, to_stderr: bool) -> None:
 
     errors = [f for f in findings if f.is_error]
     warnings = [f for f in findings if not f.is_error]
@@ -58,20 +57,20 @@ def _print_findings(findings: list[Finding], *, to_stderr: bool) -> None:
     else:
         verdict = f"  Checks     {len(errors)} error{'s' * (len(errors) != 1)}, " \
                   f"{len(warnings)} warning{'s' * (len(warnings) != 1)}"
-    emit = console.info if to_stderr else (lambda m: console.out().print(m, markup=False))
+    emit = env.info if to_stderr else (lambda m: env.out().print(m, markup=False))
     emit(verdict)
-    con = console.err() if to_stderr else console.out()
+    con = env.err() if to_stderr else env.out()
     for finding in errors + warnings:
         label = "error" if finding.is_error else "warning"
         text = f"{label}: {finding.message}\n    {finding.hint}"
         if con.is_terminal:
             colour = "red" if finding.is_error else "yellow"
-            con.print(f"[{colour}]{label}:[/] {console.escape(finding.message)}\n    {console.escape(finding.hint)}")
+            con.print(f"[{colour}]{label}:[/] {escape(finding.message)}\n    {escape(finding.hint)}")
         else:
             con.print(text, markup=False)
 
 
-@cli.command()
+@click.command()
 @click.argument("issue_id", required=False, metavar="[ID]")
 @click.option("--open", "open_browser", is_flag=True, help="Open the built email in your web browser.")
 @click.option("--serve", is_flag=True, help="Serve it on 127.0.0.1, re-render and reload on every save.")
@@ -96,23 +95,22 @@ def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, por
       cepletter preview --serve         # live preview while you edit
       cepletter preview --screenshot    # PNGs for approvers
     """
-    from cepletter.preview import build_preview
+    from cepletter.review.preview import build_preview
 
     settings = env.settings
     if screenshot:
-        from cepletter.screenshot import require_browser
+        from cepletter.review.screenshot import require_browser
 
         require_browser()  # before rendering: say at once when Chromium is missing
     result = build_preview(settings, issue_id)
-    _print_summary(result)
+    _print_summary(env, result)
     if show_text:
         click.echo(result.text, nl=False)
     if screenshot and result.html_path is not None:
-        from cepletter import console
-        from cepletter.screenshot import screenshots
+        from cepletter.review.screenshot import screenshots
 
         for path in screenshots(result.html_path, result.html_path.parent):
-            console.info(f"  Screenshot {path}")
+            env.info(f"  Screenshot {path}")
     if open_browser and result.html_path is not None and not serve:
         import webbrowser
 
@@ -124,15 +122,14 @@ def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, por
 def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
     import time
 
-    from cepletter import console
     from cepletter.errors import CepletterError
-    from cepletter.serve import PreviewServer, PreviewState, preview_state
+    from cepletter.review.server import PreviewServer, PreviewState, preview_state
 
     def changed(state: PreviewState) -> None:
         if state.error:
-            console.warn(f"{time.strftime('%H:%M:%S')} could not re-render: {state.error.splitlines()[0]}")
+            env.warn(f"{time.strftime('%H:%M:%S')} could not re-render: {state.error.splitlines()[0]}")
         else:
-            console.info(f"{time.strftime('%H:%M:%S')} re-rendered {issue_id}")
+            env.info(f"{time.strftime('%H:%M:%S')} re-rendered {issue_id}")
 
     state = preview_state(env.settings.root, issue_id)
     state.refresh(force=True)
@@ -142,7 +139,7 @@ def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
     except OSError as exc:
         raise CepletterError(f"cannot serve on 127.0.0.1 port {port}: {exc.strerror}",
                              "Use another port, e.g. --port 0 for any free one.") from None
-    console.info(f"Serving {issue_id} at {server.url} (press Ctrl-C to stop)")
+    env.info(f"Serving {issue_id} at {server.url} (press Ctrl-C to stop)")
     if open_browser:
         import webbrowser
 
@@ -151,12 +148,12 @@ def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        console.info("Stopped.")
+        env.info("Stopped.")
     finally:
         server.close()
 
 
-@cli.command()
+@click.command()
 @click.argument("issue_id", required=False, metavar="[ID]")
 @click.option("--strict", is_flag=True, help="Exit with 1 on warnings too, not only on errors.")
 @click.option("--clients", is_flag=True,
@@ -176,18 +173,17 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
       cepletter check
       cepletter check 2025-12 --strict --clients
     """
-    from cepletter import console
-    from cepletter.preview import build_preview
+    from cepletter.review.preview import build_preview
 
     result = build_preview(env.settings, issue_id, write=False)
     findings = result.findings
-    out = console.out()
+    out = env.out()
     for finding in findings:
         label = "error" if finding.is_error else "warning"
         out.print(f"{label}: {finding.message}\n    {finding.hint}", markup=False)
     clean_clients = True
     if clients:
-        from cepletter.clients import client_report
+        from cepletter.review.compat import client_report
 
         report, clean_clients = client_report(result.html)
         out.print(report, markup=False)
@@ -198,6 +194,6 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
     if clients and not clean_clients:
         verdict += ", mail client support problems"
     failed = errors > 0 or (strict and (warnings > 0 or not clean_clients))
-    console.info(verdict + (" — fix them before sending." if failed else " — ready to send."))
+    env.info(verdict + (" — fix them before sending." if failed else " — ready to send."))
     if failed:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitStatus.ERROR)

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from cepletter.config import Settings
+from cepletter.deliver.journal import JOURNAL_NAME, Journal, SendLock, sent_keys
+from cepletter.deliver.sender import Options, Progress, Sender, Summary, dry_run
+from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import DeliveryError, UsageError
-from cepletter.journal import JOURNAL_NAME, Journal, SendLock, sent_keys
-from cepletter.message import TEST_PREFIX, MessageFactory
-from cepletter.recipient import Recipient
-from cepletter.rendered import RenderedIssue
-from cepletter.sender import Options, Progress, Sender, Summary, dry_run
-from cepletter.subscribers import Invalid, ListCounts, check_address, read_suppressed, recipients
-from cepletter.transports import MaildirTransport, SmtpTransport, make_transport
+from cepletter.message.build import TEST_PREFIX, MessageFactory
+from cepletter.message.recipient import Recipient
+from cepletter.message.subscribers import Invalid, ListCounts, check_address, read_suppressed, recipients
+from cepletter.render.rendered import RenderedIssue
 
 
 @dataclass
@@ -85,7 +85,7 @@ def options_for(settings: Settings, rate: float | None, connections: int | None)
 
 
 def content_digest(rendered: RenderedIssue) -> str:
-    from cepletter.review import content_hash
+    from cepletter.review.signoff import content_hash
 
     html, text = rendered.web()
     return content_hash(rendered.subject, html, text)
@@ -97,7 +97,7 @@ def needs_review(transport: MaildirTransport | SmtpTransport) -> bool:
 
 
 def find_review(settings: Settings, rendered: RenderedIssue) -> SignOffInfo | None:
-    from cepletter.review import find_signoff
+    from cepletter.review.signoff import find_signoff
 
     found: Any = find_signoff(settings, rendered.issue_id, content_digest(rendered))
     if found is None:
@@ -213,6 +213,6 @@ def _failed(summary: Summary) -> set[str]:
 
 
 def _record_test(settings: Settings, rendered: RenderedIssue, sent_to: list[str]) -> None:
-    from cepletter.review import record_test_send
+    from cepletter.review.signoff import record_test_send
 
     record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to, subject=rendered.subject)

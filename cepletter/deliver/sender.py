@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from cepletter.deliver.journal import DEFERRED, FAILED, SENT, Journal
+from cepletter.deliver.transports import ConnectFailed, Connection, Outcome, Transport
 from cepletter.errors import CepletterError
-from cepletter.journal import DEFERRED, FAILED, SENT, Journal
-from cepletter.message import Built, MessageFactory
-from cepletter.recipient import Recipient
-from cepletter.transports import ConnectFailed, Connection, Outcome, Transport
+from cepletter.message.build import Built, MessageFactory
+from cepletter.message.recipient import Recipient
 
 
 class RateLimiter:

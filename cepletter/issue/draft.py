@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 from cepletter.config import Settings, SourceSettings
 from cepletter.errors import ConfigError, IssueError, UsageError
-from cepletter.items import Item
+from cepletter.sources.items import Item
 
 if TYPE_CHECKING:
-    from cepletter.issue import Issue
+    from cepletter.issue.file import Issue
 
 Warn = Callable[[str], None]
 
@@ -56,7 +56,7 @@ def default_issue_id(day: date) -> str:
 def select_sources(settings: Settings | None, names: Sequence[str], feeds: Sequence[str],
                    cwd: Path) -> list[SourceSettings]:
     """The sources to read: the ``--feed``s if any, else the workspace's (``--source`` filters)."""
-    from cepletter.sources import adhoc_source, source_kind
+    from cepletter.sources.reader import adhoc_source, source_kind
 
     if feeds:
         chosen = []
@@ -122,7 +122,7 @@ def window(settings: Settings | None, issue_id: str, *, since: datetime | None =
     used: set[str] = set()
     reason = f"since {since.date().isoformat()}" if since is not None else "no date limit"
     if earlier and settings is not None:
-        from cepletter.issue import issue_path, load
+        from cepletter.issue.file import issue_path, load
 
         latest = None
         for earlier_id in earlier:
@@ -205,7 +205,7 @@ def preheader(items: Sequence[Item], limit: int = 110) -> str:
         if index and len(text) + len(addition) > limit:
             return text + " and more"
         text += addition
-    from cepletter.sanitize import shorten
+    from cepletter.sources.sanitize import shorten
 
     return shorten(text, limit + 20)
 
@@ -213,7 +213,7 @@ def preheader(items: Sequence[Item], limit: int = 110) -> str:
 def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, settings: Settings | None,
                 title: str | None = None) -> Issue:
     """The new Issue: sections by category in order of first appearance, a placeholder intro."""
-    from cepletter.issue import Issue, IssueItem, Section
+    from cepletter.issue.file import Issue, IssueItem, Section
 
     if not picked:
         raise UsageError("no items picked", "Pick at least one item.")
@@ -249,17 +249,17 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
 
 def add_events(settings: Settings, issue: Issue, warn: Callable[[str], None] | None = None) -> None:
     """Fill the issue's events from the calendar sources, if there are any."""
-    from cepletter.sources import source_kind
+    from cepletter.sources.reader import source_kind
 
     if any(source_kind(s, settings.root) == "ics" for s in settings.sources):
-        from cepletter.events import upcoming_events
+        from cepletter.sources.events import upcoming_events
 
         issue.events = upcoming_events(settings, issue.date, warn=warn)
 
 
 def save_draft(settings: Settings, issue: Issue, *, force: bool = False) -> Path:
     """Write ``issues/<ID>/issue.md`` atomically; an existing one only with ``force``."""
-    from cepletter.issue import issue_path, save
+    from cepletter.issue.file import issue_path, save
 
     path = issue_path(settings.issues_dir, issue.id)
     if path.exists() and not force:

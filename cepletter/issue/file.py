@@ -16,7 +16,7 @@ import yaml
 
 from cepletter.errors import IssueError
 from cepletter.fsutil import atomic_write_text
-from cepletter.items import Event, Item
+from cepletter.sources.items import Event, Item
 
 ISSUE_FILE = "issue.md"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -38,8 +38,8 @@ from email.utils import formatdate, getaddresses, parseaddr
 
 from cepletter.config import Settings
 from cepletter.errors import ConfigError
-from cepletter.recipient import Recipient, unsubscribe_url
-from cepletter.rendered import FilledTemplate, RenderedIssue
+from cepletter.message.recipient import Recipient, unsubscribe_url
+from cepletter.render.rendered import FilledTemplate, RenderedIssue
 
 TEST_PREFIX = "[TEST] "
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cepletter.errors import SubscriberError
-from cepletter.recipient import Recipient
+from cepletter.message.recipient import Recipient
 
 _EMAIL_HEADERS = {"email", "emailaddress", "mail", "mailaddress", "emailadres", "courriel"}
 _NAME_HEADERS = {"name", "fullname", "displayname"}

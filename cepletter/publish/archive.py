@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from cepletter.archive_page import index_page
 from cepletter.errors import WorkspaceError
 from cepletter.fsutil import atomic_write_bytes
-from cepletter.issue import Issue, issue_path, list_issue_ids, load
+from cepletter.issue.file import Issue, issue_path, list_issue_ids, load
+from cepletter.publish.archive_page import index_page
 
 if TYPE_CHECKING:
     from cepletter.config import Settings
@@ -64,7 +64,7 @@ def default_folder(settings: Settings) -> Path:
 
 def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResult:
     """Write (or bring up to date) the web archive in ``folder`` (default: archive/)."""
-    from cepletter.render import render_issue
+    from cepletter.render.renderer import render_issue
 
     folder = folder or default_folder(settings)
     if folder.exists() and not folder.is_dir():

@@ -22,9 +22,9 @@ from urllib.parse import unquote, urlsplit
 from cepletter.config import Settings
 from cepletter.errors import DeliveryError
 from cepletter.fsutil import atomic_write_bytes
-from cepletter.message import MessageFactory
-from cepletter.rendered import RenderedIssue
-from cepletter.subscribers import Invalid, ListCounts, read_suppressed, recipients
+from cepletter.message.build import MessageFactory
+from cepletter.message.subscribers import Invalid, ListCounts, read_suppressed, recipients
+from cepletter.render.rendered import RenderedIssue
 
 FORMATS = ("html", "txt", "eml", "mbox", "zip")
 

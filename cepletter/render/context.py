@@ -13,9 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cepletter import markup
 from cepletter.config import Settings
-from cepletter.issue import Issue
+from cepletter.issue.file import Issue
+from cepletter.render import filters as markup
 
 
 def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _summary_html(summary: str) -> str:
     """
     import nh3
 
-    from cepletter.sanitize import limit_depth
+    from cepletter.sources.sanitize import limit_depth
 
     text = summary.strip()
     if not text:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from cepletter.items import Event
+from cepletter.sources.items import Event
 
 MONTHS = (
     "January", "February", "March", "April", "May", "June",

@@ -23,12 +23,20 @@ _KEEP = 16  # a few issues and their edits; older pages are removed
 _NEUTRAL = "cepslot\x00"
 
 
+def code_files() -> list[Path]:
+    """The code an inlined page depends on, found from the modules themselves.
+
+    Named by module, not by file name, so that a moved or renamed module cannot
+    silently drop out of the key: the import fails instead.
+    """
+    from cepletter.render import inliner, linewrap
+
+    return [Path(module.__file__ or "") for module in (inliner, linewrap)]
+
+
 def _code_fingerprint() -> bytes:
-    here = Path(__file__).resolve().parent
     parts = [__version__.encode()]
-    for name in ("inliner.py", "linewrap.py"):
-        with contextlib.suppress(OSError):
-            parts.append((here / name).read_bytes())
+    parts.extend(path.read_bytes() for path in code_files())
     parts.extend(installed(name) for name in ("premailer", "cssutils", "lxml"))
     return b"\0".join(parts)
 

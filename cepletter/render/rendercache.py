@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from cepletter import __version__
 from cepletter.fsutil import atomic_write_text, prune_oldest
-from cepletter.inlinecache import installed
-from cepletter.personalise import AttributeEscaper, escape_text, identity, raw_escape
-from cepletter.rendered import Escaper, FilledTemplate
+from cepletter.render.inlinecache import installed
+from cepletter.render.rendered import Escaper, FilledTemplate
+from cepletter.render.slots import AttributeEscaper, escape_text, identity, raw_escape
 
 if TYPE_CHECKING:
     from cepletter.config import Settings
@@ -58,10 +58,9 @@ def key(settings: Settings, issue: object, template_dirs: list[Path]) -> str:
     read = repr((settings.root.resolve(), settings.newsletter))
     for text in (str(_FORMAT), __version__, sys.version, read, repr(issue)):
         add(text.encode("utf-8", "surrogatepass"))
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):  # cepletter's own code: any edit makes a new key
+    for path in sorted(code_files()):  # cepletter's own code: any edit makes a new key
         stat = path.stat()
-        add(f"{path.relative_to(package)} {stat.st_size} {stat.st_mtime_ns}".encode())
+        add(f"{path} {stat.st_size} {stat.st_mtime_ns}".encode())
     for folder in template_dirs:
         if folder.is_dir():
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -70,6 +69,13 @@ def key(settings: Settings, issue: object, template_dirs: list[Path]) -> str:
     for name in _LIBRARIES:
         add(installed(name))
     return digest.hexdigest()
+
+
+def code_files() -> list[Path]:
+    """Every code file of cepletter, in every stage folder: any edit makes a new key."""
+    import cepletter
+
+    return sorted(Path(cepletter.__file__).resolve().parent.rglob("*.py"))
 
 
 def load(cache_dir: Path, render_key: str) -> Stored | None:

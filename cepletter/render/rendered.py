@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from cepletter.recipient import Recipient
+from cepletter.message.recipient import Recipient
 
 Escaper = Callable[[str], str]
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import cepletter
 from cepletter.errors import TemplateError
-from cepletter.linewrap import layout_html
-from cepletter.personalise import (
+from cepletter.message.recipient import Recipient, unsubscribe_url
+from cepletter.render.linewrap import layout_html
+from cepletter.render.rendered import FilledTemplate, RenderedIssue
+from cepletter.render.slots import (
     FALLBACK_SEP,
     UNSUBSCRIBE_KEY,
     SlotMisuse,
@@ -34,14 +36,12 @@ from cepletter.personalise import (
     split_html,
     split_text,
 )
-from cepletter.recipient import Recipient, unsubscribe_url
-from cepletter.rendered import FilledTemplate, RenderedIssue
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
     from cepletter.config import Settings
-    from cepletter.issue import Issue
+    from cepletter.issue.file import Issue
 
 HTML_TEMPLATE = "newsletter.html.j2"
 TEXT_TEMPLATE = "newsletter.txt.j2"
@@ -298,7 +298,7 @@ def render_issue(
     timings = timings if timings is not None else Timings()
     render_key = ""
     if cache:
-        from cepletter import rendercache
+        from cepletter.render import rendercache
 
         render_key = rendercache.key(settings, issue, template_dirs(settings))
         stored = rendercache.load(settings.cache_dir, render_key) if reuse else None
@@ -328,9 +328,9 @@ def _rendered(
 
 
 def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> RenderedIssue:
-    from cepletter import inliner
-    from cepletter.inlinecache import inline_cached
-    from cepletter.template_context import build_context
+    from cepletter.render import inliner
+    from cepletter.render.context import build_context
+    from cepletter.render.inlinecache import inline_cached
 
     env = environment(settings)
     registry = SlotRegistry()
@@ -384,8 +384,8 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> 
     ``values`` are plain values as `base_values` gives them. Sending never
     uses this; tests compare `RenderedIssue.fill` against it.
     """
-    from cepletter.inliner import inline_css
-    from cepletter.template_context import build_context
+    from cepletter.render.context import build_context
+    from cepletter.render.inliner import inline_css
 
     env = environment(settings)
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from cepletter.errors import TemplateError
-from cepletter.rendered import FilledTemplate
+from cepletter.render.rendered import FilledTemplate
 
 Escaper = Callable[[str], str]
 

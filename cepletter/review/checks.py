@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cepletter.issue import IssueItem
+from cepletter.issue.file import IssueItem
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SUBJECT_MAX = 70
@@ -172,7 +172,7 @@ def check_content(
 def previous_issue_date(issues_dir: Path, issue_id: str) -> date | None:
     """The date of the issue before ``issue_id`` (None when there is none or it cannot be read)."""
     from cepletter.errors import CepletterError
-    from cepletter.issue import issue_path, list_issue_ids, load
+    from cepletter.issue.file import issue_path, list_issue_ids, load
 
     earlier = [i for i in list_issue_ids(issues_dir) if i < issue_id]
     if not earlier:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cepletter.htmlfeatures import Features, scan
+from cepletter.review.htmlfeatures import Features, scan
 
 DATA_FILE = Path(__file__).parent / "data" / "caniemail.json"
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cepletter.checks import Finding
 from cepletter.config import Settings
 from cepletter.fsutil import atomic_write_text
-from cepletter.issue import Issue
-from cepletter.recipient import Recipient
-from cepletter.render import Timings
-from cepletter.rendered import RenderedIssue
+from cepletter.issue.file import Issue
+from cepletter.message.recipient import Recipient
+from cepletter.render.rendered import RenderedIssue
+from cepletter.render.renderer import Timings
+from cepletter.review.checks import Finding
 
 EXAMPLE_RECIPIENT = Recipient(email="alex@example.org", name="Alex Example")
 BUILD_DIR = "build"
@@ -52,7 +52,7 @@ def sample_recipient(settings: Settings) -> tuple[Recipient, str]:
 
     path = settings.path(settings.delivery.subscribers)
     try:
-        from cepletter.subscribers import SubscriberFile
+        from cepletter.message.subscribers import SubscriberFile
 
         for row in SubscriberFile(path, required=False).rows():
             if isinstance(row, Recipient):
@@ -75,9 +75,9 @@ def build_preview(
     extra_check: Callable[[str], list[Finding]] | None = None,
 ) -> Preview:
     """Render ``issue_id`` (the latest when None), write build/ and check the result."""
-    from cepletter import checks
-    from cepletter.issue import resolve
-    from cepletter.render import render_issue, static_unsubscribe_url
+    from cepletter.issue.file import resolve
+    from cepletter.render.renderer import render_issue, static_unsubscribe_url
+    from cepletter.review import checks
 
     issue = resolve(settings.issues_dir, issue_id)
     timings = Timings()

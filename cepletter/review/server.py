@@ -100,9 +100,9 @@ class PreviewState:
 def preview_state(root: Path, issue_id: str) -> PreviewState:
     """A state that rebuilds ``issue_id`` of the workspace at ``root``, reloading the config each time."""
     from cepletter.config import load_settings
-    from cepletter.issue import issue_path
-    from cepletter.preview import build_preview
-    from cepletter.render import template_dirs
+    from cepletter.issue.file import issue_path
+    from cepletter.render.renderer import template_dirs
+    from cepletter.review.preview import build_preview
 
     first = load_settings(root)
     issue_file = issue_path(first.issues_dir, issue_id)

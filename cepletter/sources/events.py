@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cepletter.errors import SourceError
 from cepletter.fsutil import atomic_write_bytes, atomic_write_text
-from cepletter.items import Event
+from cepletter.sources.items import Event
 
 if TYPE_CHECKING:
     from cepletter.config import Settings, SourceSettings
@@ -30,7 +30,7 @@ _HTTP = re.compile(r"^https?://[^\s/]+\S*$", re.I)
 
 def is_ics_source(source: SourceSettings) -> bool:
     """Whether a configured source is a calendar (kind "ics", or a location ending .ics)."""
-    from cepletter.sources import source_kind
+    from cepletter.sources.reader import source_kind
 
     return source_kind(source) == "ics"
 
@@ -114,7 +114,7 @@ def _cached_copy(settings: Settings, url: str) -> bytes | None:
 
 def _fetch_calendar(settings: Settings, url: str) -> bytes:
     """GET a remote calendar with the feed fetcher; keep a copy for conditional GETs (ETag, 304)."""
-    from cepletter.fetch import fetch
+    from cepletter.sources.fetch import fetch
 
     body_path = _cache_path(settings, url)
     meta_path = body_path.with_suffix(".json")

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cepletter.errors import SourceError
-from cepletter.items import Item
-from cepletter.sanitize import (
+from cepletter.sources.items import Item
+from cepletter.sources.sanitize import (
     absolute_url,
     excerpt_of_text,
     first_image,
@@ -54,7 +54,7 @@ def parse_document(data: bytes, *, where: str, base: str | None, source: str,
 
 def parse_xml_feed(data: bytes, *, where: str, base: str | None, source: str,
                    max_items: int = 10_000, warn: Warn | None = None) -> list[Item]:
-    from cepletter import fastfeed
+    from cepletter.sources import fastfeed
 
     simple = fastfeed.parse(data)
     if simple is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cepletter import __version__
 from cepletter.fsutil import atomic_write_text
-from cepletter.items import Item
+from cepletter.sources.items import Item
 
 # Bumped whenever parsing or sanitising changes what an Item holds.
 CACHE_FORMAT = 2

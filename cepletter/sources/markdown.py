@@ -22,8 +22,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cepletter.errors import SourceError
-from cepletter.items import Item
-from cepletter.sanitize import absolute_url, excerpt, first_image, plain_text, sanitize_html, text_of, title_from_text
+from cepletter.sources.items import Item
+from cepletter.sources.sanitize import (
+    absolute_url,
+    excerpt,
+    first_image,
+    plain_text,
+    sanitize_html,
+    text_of,
+    title_from_text,
+)
 
 _FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", re.S | re.M)
 _KEYS = {"id", "title", "date", "link", "category", "categories", "image", "summary", "author"}

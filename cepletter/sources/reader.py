@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cepletter import cache
 from cepletter.config import FetchSettings, Settings, SourceSettings
 from cepletter.errors import SourceError
-from cepletter.items import Item
+from cepletter.sources import itemcache as cache
+from cepletter.sources.items import Item
 
 Warn = Callable[[str], None]
 
@@ -80,7 +80,7 @@ def read_source(source: SourceSettings, settings: Settings | None, *, warn: Warn
     fetch_settings = settings.fetch if settings is not None else FetchSettings()
     cache_dir = settings.cache_dir if settings is not None else None
     if kind == "markdown":
-        from cepletter.markdown_source import read_markdown
+        from cepletter.sources.markdown import read_markdown
 
         tz = settings.newsletter.timezone if settings is not None else "UTC"
         return read_markdown(_local_path(source, root), name=source.name, where=_where(source), timezone=tz)
@@ -111,7 +111,7 @@ def _now() -> str:
 
 
 def _parse(data: bytes, source: SourceSettings, base: str | None, fetch: FetchSettings, warn: Warn) -> list[Item]:
-    from cepletter.feeds import parse_document
+    from cepletter.sources.feeds import parse_document
 
     return parse_document(data, where=_where(source), base=base, source=source.name,
                           max_items=fetch.max_items, warn=warn)
@@ -152,7 +152,7 @@ def _read_file_feed(source: SourceSettings, path: Path, fetch: FetchSettings,
 
 def _read_url_feed(source: SourceSettings, fetch: FetchSettings, cache_dir: Path | None,
                    warn: Warn) -> list[Item]:
-    from cepletter.fetch import fetch as http_get
+    from cepletter.sources.fetch import fetch as http_get
 
     url = source.url or ""
     cached = cache.load(cache_dir, url, source.name) if cache_dir is not None else None

@@ -1,0 +1,2 @@
+"""Sending: the send job, transports (Maildir, SMTP), the sending engine and the delivery journal.
+"""

@@ -1,0 +1,2 @@
+"""Rendered issue + recipient → the bytes of one message: the subscriber values, unsubscribe links, headers.
+"""

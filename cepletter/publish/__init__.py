@@ -1,0 +1,2 @@
+"""After sending: hand-off exports and the static web archive.
+"""
