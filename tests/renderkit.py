@@ -82,7 +82,7 @@ def make_issue(
                   datetime(2026, 3, 10, 8, 30, tzinfo=UTC),
                   datetime(2026, 3, 10, 16, 0, tzinfo=UTC),
                   location="Lisbon, Portugal", link="https://www.cep-probation.org/events/em/"),
-            Event("Expert Group meeting", date(2026, 2, 3), date(2026, 2, 5), all_day=True, location="Online"),
+            Event("Expert Group meeting", date(2026, 2, 3), date(2026, 2, 4), all_day=True, location="Online"),
         ] if events else [],
         intro=intro,
     )

@@ -229,7 +229,7 @@ def test_default_theme_example_issue_is_clean_with_and_without_events() -> None:
     assert clean, report
     zone = ZoneInfo("Europe/Amsterdam")
     issue.events = [
-        Event(title="Annual conference", start=date(2026, 2, 3), end=date(2026, 2, 5), all_day=True,
+        Event(title="Annual conference", start=date(2026, 2, 3), end=date(2026, 2, 4), all_day=True,
               location="Lisbon", link="https://www.cep-probation.org/conference/"),
         Event(title="Webinar", start=datetime(2026, 1, 15, 15, 0, tzinfo=zone),
               end=datetime(2026, 1, 15, 16, 30, tzinfo=zone), location="Online"),

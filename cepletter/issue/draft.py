@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from cepletter import dates
 from cepletter.config import Settings, SourceSettings
 from cepletter.errors import ConfigError, IssueError, UsageError
 from cepletter.sources.items import Item
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 Warn = Callable[[str], None]
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
 DEFAULT_HEADING = "News"
 _MONTH_ID = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -193,8 +192,8 @@ def parse_pick(spec: str, count: int) -> list[int]:
 def month_name(issue_id: str, day: date) -> str:
     match = _MONTH_ID.match(issue_id)
     if match and 1 <= int(match.group(2)) <= 12:
-        return f"{MONTHS[int(match.group(2)) - 1]} {match.group(1)}"
-    return f"{MONTHS[day.month - 1]} {day.year}"
+        return dates.month_year(int(match.group(1)), int(match.group(2)))
+    return dates.month_year(day.year, day.month)
 
 
 def preheader(items: Sequence[Item], limit: int = 110) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from cepletter import dates
 from cepletter.errors import IssueError
 from cepletter.fsutil import atomic_write_text
 from cepletter.sources.items import Event, Item
@@ -220,9 +221,7 @@ def _when(value: Any, where: str, label: str) -> date | datetime | None:
         return value
     if isinstance(value, str):
         try:
-            if "T" in value or " " in value.strip():
-                return datetime.fromisoformat(value.strip())
-            return date.fromisoformat(value.strip())
+            return dates.parse_iso(value)
         except ValueError:
             pass
     raise _fail(where, label, f"{value!r} is not a date", "Write dates as 2025-12-17 or 2025-12-17T09:30:00+01:00.")

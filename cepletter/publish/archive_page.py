@@ -12,11 +12,11 @@ from datetime import date
 from html import escape
 from typing import TYPE_CHECKING, Protocol
 
+from cepletter import dates
+
 if TYPE_CHECKING:
     from cepletter.config import Settings
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
 
 # The newsletter's palette (templates/style.css): navy masthead, orange accent.
 STYLE = """
@@ -78,10 +78,6 @@ class IndexEntry(Protocol):
     def page(self) -> str: ...
 
 
-def long_date(day: date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
 def index_page(settings: Settings, issues: Sequence[IndexEntry]) -> str:
     """The archive's index.html (links relative to the archive folder)."""
     nl = settings.newsletter
@@ -129,7 +125,7 @@ def _row(entry: IndexEntry) -> str:
     preheader = f'<p class="preheader">{escape(entry.preheader)}</p>\n' if entry.preheader else ""
     return (
         '<li class="issue">\n<article>\n'
-        f'<p class="meta"><time datetime="{entry.date.isoformat()}">{long_date(entry.date)}</time></p>\n'
+        f'<p class="meta"><time datetime="{entry.date.isoformat()}">{dates.long_date(entry.date)}</time></p>\n'
         f'<h2><a href="{escape(entry.page)}">{escape(entry.title)}</a></h2>\n'
         f"{preheader}"
         f'<p class="count">{articles} article{"" if articles == 1 else "s"}</p>\n'

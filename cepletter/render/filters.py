@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from cepletter import dates
 from cepletter.sources.items import Event
-
-MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
 
 # ---------------------------------------------------------------- Markdown
 
@@ -141,7 +135,7 @@ def long_date(value: date | datetime | None, tz: ZoneInfo) -> str:
     if value is None:
         return ""
     value = _local(value, tz)
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    return dates.long_date(value)
 
 
 def iso_date(value: date | datetime | None, tz: ZoneInfo) -> str:
@@ -165,15 +159,13 @@ def event_when(event: Event, tz: ZoneInfo) -> str:
         first = start.date() if isinstance(start, datetime) else start
         last: date | None = None
         if end is not None:
+            # Event.end of an all-day event is its last day, inclusive (see Event).
             last = end.date() if isinstance(end, datetime) else end
-            # iCalendar all-day ends are exclusive: DTEND is the day after.
-            if not isinstance(end, datetime) or event.all_day:
-                last = last - timedelta(days=1)
             if last <= first:
                 last = None
         return _day_range(first, last)
     assert isinstance(start, datetime)
-    text = f"{WEEKDAYS[start.weekday()]} {long_date(start, tz)}, {start:%H:%M}"
+    text = f"{dates.weekday_date(start)}, {start:%H:%M}"
     if isinstance(end, datetime):
         if end.date() == start.date():
             return f"{text}–{end:%H:%M}"
@@ -183,19 +175,18 @@ def event_when(event: Event, tz: ZoneInfo) -> str:
 
 def _day_range(first: date, last: date | None) -> str:
     if last is None:
-        return f"{WEEKDAYS[first.weekday()]} {first.day} {MONTHS[first.month - 1]} {first.year}"
+        return dates.weekday_date(first)
     if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}–{last.day} {MONTHS[first.month - 1]} {first.year}"
+        return f"{first.day}–{dates.long_date(last)}"
     if first.year == last.year:
-        return f"{first.day} {MONTHS[first.month - 1]} – {last.day} {MONTHS[last.month - 1]} {last.year}"
-    return (f"{first.day} {MONTHS[first.month - 1]} {first.year} – "
-            f"{last.day} {MONTHS[last.month - 1]} {last.year}")
+        return f"{first.day} {dates.MONTHS[first.month - 1]} – {dates.long_date(last)}"
+    return f"{dates.long_date(first)} – {dates.long_date(last)}"
 
 
 def event_day(event: Event, tz: ZoneInfo) -> tuple[str, str]:
     """(day number, short month) for the date badge of an event."""
     start = _local(event.start, tz)
-    return str(start.day), MONTHS[start.month - 1][:3].upper()
+    return str(start.day), dates.short_month(start.month)
 
 
 # ---------------------------------------------------------------- links

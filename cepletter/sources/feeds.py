@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from cepletter import dates
 from cepletter.errors import SourceError
 from cepletter.sources.items import Item
 from cepletter.sources.sanitize import (
@@ -266,14 +267,10 @@ def build_item(*, raw_id: str, title: str, link: str, fallback_link: str, date: 
 def _json_date(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        return dates.parse_iso_datetime(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _json_author(item: dict[str, Any]) -> str | None:

@@ -14,11 +14,10 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cepletter import __version__
+from cepletter import __version__, dates
 from cepletter.fsutil import atomic_write_text
 from cepletter.sources.items import Item
 
@@ -61,7 +60,7 @@ def _item(data: dict[str, Any], source: str) -> Item:
     when = data.get("date")
     return Item(
         id=data["id"], title=data["title"], link=data["link"],
-        date=datetime.fromisoformat(when) if when else None, source=source,
+        date=dates.parse_iso_datetime(when) if when else None, source=source,
         summary=data.get("summary", ""), categories=list(data.get("categories") or []),
         image=data.get("image"), author=data.get("author"),
     )

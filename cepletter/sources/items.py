@@ -27,7 +27,14 @@ class Item:
 
 @dataclass
 class Event:
-    """One upcoming event for the issue's events section."""
+    """One upcoming event for the issue's events section.
+
+    ``end`` has one meaning everywhere: for an all-day event it is the last
+    day of the event, inclusive (a conference on 11, 12 and 13 December ends on
+    the 13th, although iCalendar's DTEND says the 14th; `sources.events` makes
+    that correction once, when reading the calendar); for a timed event it is
+    the moment it ends. None: no end, or the same day.
+    """
 
     title: str
     start: date | datetime

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cepletter import dates
 from cepletter.errors import SourceError
 from cepletter.sources.items import Item
 from cepletter.sources.sanitize import (
@@ -141,8 +142,7 @@ def _date(value: Any, where: str, tz: ZoneInfo) -> datetime | None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip()) if ("T" in value or " " in value.strip()) \
-                else date.fromisoformat(value.strip())
+            value = dates.parse_iso(value)
         except ValueError:
             raise _fail(where, f"date: {value!r} is not a date", "Write it as 2026-01-12 or 2026-01-12 09:30.") from None
     if isinstance(value, datetime):
