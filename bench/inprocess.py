@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cepletter.config import Settings, load_settings
 from cepletter.issue import file as issue_file
+from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
-from cepletter.render.rendered import RenderedIssue
 
 
-def _render_function() -> Callable[..., RenderedIssue]:
-    from cepletter.render import renderer as render
+def _render_function() -> Callable[..., PersonalIssue]:
+    from cepletter.message import personal
 
-    fn: Callable[..., RenderedIssue] = render.render_issue
+    fn: Callable[..., PersonalIssue] = personal.render_personal
     return fn
 
 
@@ -44,7 +44,7 @@ def load(workspace: Path, issue_id: str) -> tuple[Settings, Any]:
     return settings, issue_file.resolve(settings.issues_dir, issue_id)
 
 
-def render(settings: Settings, issue: Any) -> RenderedIssue:
+def render(settings: Settings, issue: Any) -> PersonalIssue:
     return _render_function()(settings, issue)
 
 
@@ -62,7 +62,8 @@ def cmd_render(workspace: Path, issue_id: str, runs: int) -> dict[str, Any]:
     per-recipient slots); "other" is the rest of the wall time (settings,
     context, Markdown of the intro).
     """
-    from cepletter.render.renderer import Timings, render_issue
+    from cepletter.message.personal import render_personal
+    from cepletter.render.renderer import Timings
 
     settings, issue = load(workspace, issue_id)
     # What the renderer imports lazily is start-up, not render time: imported (and timed) apart.
@@ -76,7 +77,7 @@ def cmd_render(workspace: Path, issue_id: str, runs: int) -> dict[str, Any]:
     for _ in range(runs + 1):
         timings = Timings()
         start = time.perf_counter()
-        rendered = render_issue(settings, issue, timings)
+        rendered = render_personal(settings, issue, timings)
         total = time.perf_counter() - start
         laps.append({
             "total": total, "jinja": timings.jinja, "inlining": timings.inline, "text": timings.text,

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from cepletter.config import Settings, settings_from_dict
-from cepletter.message.recipient import Recipient, unsubscribe_url
-from cepletter.render.rendered import FilledTemplate, RenderedIssue
+from cepletter.message.personal import PersonalIssue, unsubscribe_url
+from cepletter.message.recipient import Recipient
+from cepletter.render.rendered import RenderedIssue, SlotTemplate
 
 UNSUB = "https://example.org/unsubscribe?email={email}"
 
@@ -32,10 +33,10 @@ def _text(value: str) -> str:
 
 def make_rendered(
     subject: str = "Newsletter December 2025", body_lines: int = 3, unsub: str = UNSUB
-) -> RenderedIssue:
+) -> PersonalIssue:
     """A rendered issue with the recipient's name and unsubscribe link as slots."""
     filler = "".join(f"<p>Paragraph {i} with = signs, café and a long line {'x' * 90}</p>\n" for i in range(body_lines))
-    html_t = FilledTemplate(
+    html_t = SlotTemplate(
         parts=(
             "<html><body><p>Dear ",
             ",</p>\n" + filler + '<p><a href="',
@@ -43,7 +44,7 @@ def make_rendered(
         ),
         slots=(("recipient.name", html.escape), ("unsubscribe_url", html.escape)),
     )
-    text_t = FilledTemplate(
+    text_t = SlotTemplate(
         parts=("Dear ", ",\n\nNews of the month: café.\n.\nFrom the start\nUnsubscribe: ", "\n"),
         slots=(("recipient.name", _text), ("unsubscribe_url", _text)),
     )
@@ -55,12 +56,14 @@ def make_rendered(
             "unsubscribe_url": unsubscribe_url(unsub, "CEP Newsletter", recipient),
         }
 
-    return RenderedIssue(
-        issue_id="2025-12",
-        subject=subject,
-        preheader="The December issue",
-        html=html_t,
-        text=text_t,
+    return PersonalIssue(
+        RenderedIssue(
+            issue_id="2025-12",
+            subject=subject,
+            preheader="The December issue",
+            html=html_t,
+            text=text_t,
+        ),
         values_for=values_for,
         web_values={"recipient.name": "reader", "recipient.email": "", "unsubscribe_url": "https://example.org/unsubscribe"},
     )

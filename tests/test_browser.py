@@ -15,8 +15,8 @@ import pytest
 from renderkit import EXAMPLE_ISSUE, make_issue, make_workspace
 
 from cepletter.issue.file import load
+from cepletter.message.personal import render_personal
 from cepletter.message.recipient import Recipient
-from cepletter.render.renderer import render_issue
 from cepletter.review.screenshot import Browser, find_browser
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def _example(tmp_path: Path) -> tuple[str, list[str], str]:
         issue = load(target)
     else:
         issue = make_issue(settings, items=6)
-    html, _ = render_issue(settings, issue).fill(Recipient("anna@example.org", "Anna Jansen"))
+    html, _ = render_personal(settings, issue).fill(Recipient("anna@example.org", "Anna Jansen"))
     return html, [i.title for i in issue.items], issue.title
 
 
@@ -101,7 +101,7 @@ def test_real_feeds_keep_the_layout(tmp_path: Path, corpus: Path, browser: Brows
 
     settings = make_workspace(tmp_path / "ws")
     issue = _issue_from_feed(settings, corpus / name)
-    html, _ = render_issue(settings, issue).fill(Recipient("anna@example.org", "Anna"))
+    html, _ = render_personal(settings, issue).fill(Recipient("anna@example.org", "Anna"))
     browser.open(_page(tmp_path, html), width)
     seen = browser.measure()
     assert seen["scrollWidth"] <= width
@@ -143,9 +143,9 @@ def test_laying_out_lines_changes_no_pixel(
     settings = make_workspace(tmp_path / "ws")
     issue = make_issue(settings, items=6) if source == "example" else _issue_from_feed(settings, corpus / source)
     person = Recipient("anna@example.org", "Anna Jansen")
-    sent, _ = render_issue(settings, issue).fill(person)
+    sent, _ = render_personal(settings, issue).fill(person)
     monkeypatch.setattr(render, "layout_html", lambda html, **_: html)
-    written, _ = render_issue(settings, issue).fill(person)
+    written, _ = render_personal(settings, issue).fill(person)
     assert sent.count("\n") * 4 < written.count("\n")
     for width in (600, 375):
         for dark in (False, True):

@@ -220,12 +220,12 @@ def test_default_theme_example_issue_is_clean_with_and_without_events() -> None:
 
     from cepletter.config import load_settings
     from cepletter.issue.file import resolve
-    from cepletter.render.renderer import render_issue
+    from cepletter.message.personal import render_personal
     from cepletter.sources.items import Event
 
     settings = load_settings(REPO)
     issue = resolve(settings.issues_dir, "2025-12")
-    report, clean = client_report(render_issue(settings, issue).web()[0])
+    report, clean = client_report(render_personal(settings, issue).web()[0])
     assert clean, report
     zone = ZoneInfo("Europe/Amsterdam")
     issue.events = [
@@ -234,7 +234,7 @@ def test_default_theme_example_issue_is_clean_with_and_without_events() -> None:
         Event(title="Webinar", start=datetime(2026, 1, 15, 15, 0, tzinfo=zone),
               end=datetime(2026, 1, 15, 16, 30, tzinfo=zone), location="Online"),
     ]
-    html = render_issue(settings, issue).web()[0]
+    html = render_personal(settings, issue).web()[0]
     assert "Annual conference" in html
     report, clean = client_report(html)
     assert clean, report

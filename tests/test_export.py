@@ -14,8 +14,9 @@ from deliverykit import make_workspace
 
 from cepletter.config import load_settings
 from cepletter.issue.file import load
+from cepletter.message.personal import PersonalIssue
 from cepletter.publish.export import export, local_images, write_zip
-from cepletter.render.rendered import FilledTemplate, RenderedIssue
+from cepletter.render.rendered import RenderedIssue, SlotTemplate
 
 BUILD = Path("issues/2025-12/build")
 
@@ -103,16 +104,15 @@ def test_zip_from_the_cli_holds_html_and_text(tmp_path: Path, run: Invoke) -> No
         assert b"News item 0" in archive.read("newsletter.html")
 
 
-def _rendered_with_images() -> RenderedIssue:
+def _rendered_with_images() -> PersonalIssue:
     page = (
         '<html><body><img src="images/logo.png" alt="CEP"><img src="https://example.org/remote.jpg" alt="">'
         '<img src="images/logo.png" alt="again"><img src="../../../../outside.png" alt="">'
         '<img src="missing.gif" alt=""><img src="data:image/gif;base64,AAAA" alt=""></body></html>'
     )
-    return RenderedIssue(
-        issue_id="2025-12", subject="S", preheader="", html=FilledTemplate((page,)),
-        text=FilledTemplate(("text\n",)), values_for=lambda r: {},
-    )
+    return PersonalIssue(RenderedIssue(
+        issue_id="2025-12", subject="S", preheader="", html=SlotTemplate((page,)),
+        text=SlotTemplate(("text\n",))), values_for=lambda r: {})
 
 
 def test_zip_packs_local_images_and_nothing_from_outside(tmp_path: Path) -> None:
@@ -145,10 +145,9 @@ def test_mbox_keeps_body_lines_that_start_with_from(tmp_path: Path) -> None:
     from cepletter.publish.export import write_mbox
 
     ws = make_workspace(tmp_path / "ws")
-    rendered = RenderedIssue(
-        issue_id="2025-12", subject="S", preheader="", html=FilledTemplate(("<p>x</p>\n",)),
-        text=FilledTemplate(("Intro\nFrom the start of the year\n>From quoted\n",)), values_for=lambda r: {},
-    )
+    rendered = PersonalIssue(RenderedIssue(
+        issue_id="2025-12", subject="S", preheader="", html=SlotTemplate(("<p>x</p>\n",)),
+        text=SlotTemplate(("Intro\nFrom the start of the year\n>From quoted\n",))), values_for=lambda r: {})
     result = write_mbox(load_settings(ws), rendered, tmp_path / "x.mbox")
     assert result.messages == 3
     box = mailbox.mbox(tmp_path / "x.mbox", create=False)
@@ -165,13 +164,13 @@ def test_mbox_keeps_body_lines_that_start_with_from(tmp_path: Path) -> None:
 
 
 def test_mbox_and_eml_bodies_are_8bit_and_decode_to_the_rendered_issue(tmp_path: Path, run: Invoke) -> None:
+    from cepletter.message.personal import render_personal
     from cepletter.message.recipient import Recipient
     from cepletter.publish.export import write_mbox
-    from cepletter.render.renderer import render_issue
 
     ws = make_workspace(tmp_path / "ws")
     settings = load_settings(ws)
-    rendered = render_issue(settings, load(settings.issues_dir / "2025-12" / "issue.md"))
+    rendered = render_personal(settings, load(settings.issues_dir / "2025-12" / "issue.md"))
     write_mbox(settings, rendered, tmp_path / "all.mbox")
     box = mailbox.mbox(tmp_path / "all.mbox", create=False)
     people = {"anna@example.org": "Anna Jansen", "eva@example.org": "Eva Novák", "luca@example.org": ""}

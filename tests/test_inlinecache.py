@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from cepletter.issue import file as issue_file
+from cepletter.message.personal import render_personal
 from cepletter.message.recipient import Recipient
 from cepletter.render.inlinecache import inline_cached
-from cepletter.render.renderer import Timings, render_issue
+from cepletter.render.renderer import Timings
 from tests.renderkit import make_issue, make_workspace
 
 NAMES = ["Zoë <O'Brien> & \"Co\"", "Иван {{ x }}"]
@@ -19,9 +20,9 @@ def test_second_render_comes_from_the_cache_and_is_identical(tmp_path: Path) -> 
     settings = make_workspace(tmp_path)
     issue = make_issue(settings, "2025-12", items=3)
     first_t, second_t = Timings(), Timings()
-    first = render_issue(settings, issue, first_t, cache=True)
-    second = render_issue(settings, issue, second_t, cache=True)
-    uncached = render_issue(settings, issue)
+    first = render_personal(settings, issue, first_t, cache=True)
+    second = render_personal(settings, issue, second_t, cache=True)
+    uncached = render_personal(settings, issue)
     assert not first_t.cached and second_t.cached and second_t.inline == 0
     for name in NAMES:
         person = Recipient(email="p@example.org", name=name)
@@ -33,11 +34,11 @@ def test_second_render_comes_from_the_cache_and_is_identical(tmp_path: Path) -> 
 def test_an_edit_is_a_new_entry(tmp_path: Path) -> None:
     settings = make_workspace(tmp_path)
     issue = make_issue(settings, "2025-12", items=2)
-    render_issue(settings, issue, cache=True)
+    render_personal(settings, issue, cache=True)
     edited = issue_file.load(issue.path) if issue.path else issue
     edited.title = "Another title"
     timings = Timings()
-    again = render_issue(settings, edited, timings, cache=True)
+    again = render_personal(settings, edited, timings, cache=True)
     assert not timings.cached
     assert "Another title" in again.web()[0]
     assert len(list((settings.cache_dir / "inlined").glob("*.html"))) == 2

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cepletter.errors import ConfigError
 from cepletter.message.build import TEST_PREFIX, MessageFactory, encode_header, format_address, one_line
 from cepletter.message.recipient import Recipient
-from cepletter.render.rendered import FilledTemplate
+from cepletter.render.rendered import SlotTemplate
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -232,7 +232,7 @@ def test_a_text_without_from_lines_goes_as_8bit(tmp_path: Path) -> None:
     rendered = make_rendered()
     text = rendered.text
     parts = tuple(p.replace("From the start", "from the start") for p in text.parts)
-    rendered = replace(rendered, text=replace(text, parts=parts))
+    rendered = replace(rendered, rendered=replace(rendered.rendered, text=replace(text, parts=parts)))
     factory = MessageFactory(make_settings(tmp_path), rendered)
     recipient = Recipient("a@example.org", "Ann")
     text_part, html_part = parts_of(factory.build(recipient).data)
@@ -300,8 +300,9 @@ def test_web_message_is_8bit_too(factory: MessageFactory) -> None:
 def test_no_line_starts_with_from_in_an_8bit_part(
     tmp_path: Path, parts: tuple[str, str], value: str, eight_bit: bool
 ) -> None:
-    template = FilledTemplate(parts, (("recipient.name", lambda v: v),))
-    rendered = replace(make_rendered(), text=template)
+    template = SlotTemplate(parts, (("recipient.name", lambda v: v),))
+    base = make_rendered()
+    rendered = replace(base, rendered=replace(base.rendered, text=template))
     factory = MessageFactory(make_settings(tmp_path), rendered)
     recipient = Recipient("a@example.org", value)
     data = factory.build(recipient).data

@@ -13,15 +13,9 @@ from renderkit import make_issue, make_item, make_workspace
 from cepletter.config import Settings
 from cepletter.errors import TemplateError
 from cepletter.issue.file import Section
+from cepletter.message.personal import base_values, generic_unsubscribe_url, render_personal
 from cepletter.message.recipient import Recipient
-from cepletter.render.renderer import (
-    Timings,
-    base_values,
-    generic_unsubscribe_url,
-    packaged_templates_dir,
-    render_full,
-    render_issue,
-)
+from cepletter.render.renderer import Timings, packaged_templates_dir, render_full
 from cepletter.review.checks import check_placeholders
 
 NAMES = [
@@ -56,7 +50,7 @@ def recipient(name: str, email: str = "someone@example.org", **fields: str) -> R
 @pytest.mark.parametrize("name", NAMES)
 def test_fill_is_byte_for_byte_a_full_render(settings: Settings, name: str) -> None:
     issue = make_issue(settings)
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
     person = recipient(name, email="o'neil+news@example.org")
     html, text = rendered.fill(person)
     full_html, full_text = render_full(settings, issue, base_values(settings, person))
@@ -67,7 +61,7 @@ def test_fill_is_byte_for_byte_a_full_render(settings: Settings, name: str) -> N
 
 
 def test_values_land_escaped_in_text_and_url_in_link(settings: Settings) -> None:
-    rendered = render_issue(settings, make_issue(settings))
+    rendered = render_personal(settings, make_issue(settings))
     html, text = rendered.fill(recipient("Ann <b>x</b> & Co", email="ann@example.org"))
     assert "Dear Ann &lt;b&gt;x&lt;/b&gt; &amp; Co," in html
     assert "<b>x</b>" not in html
@@ -76,7 +70,7 @@ def test_values_land_escaped_in_text_and_url_in_link(settings: Settings) -> None
 
 
 def test_slots_cover_every_recipient_value(settings: Settings) -> None:
-    rendered = render_issue(settings, make_issue(settings))
+    rendered = render_personal(settings, make_issue(settings))
     assert rendered.html.keys == {"recipient.name|fallback:reader", "unsubscribe_url"}
     assert rendered.text.keys == rendered.html.keys
     # the static parts carry no trace of a placeholder
@@ -84,7 +78,7 @@ def test_slots_cover_every_recipient_value(settings: Settings) -> None:
 
 
 def test_web_version_has_no_personal_data(settings: Settings) -> None:
-    rendered = render_issue(settings, make_issue(settings))
+    rendered = render_personal(settings, make_issue(settings))
     html, text = rendered.web()
     assert "Dear reader," in html and "Dear reader," in text
     assert 'href="https://example.org/unsubscribe?list=cep"' in html
@@ -118,7 +112,7 @@ def test_subscriber_columns_and_attribute_slots(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     issue = make_issue(settings)
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
     assert {"recipient.organisation", "recipient.country", "recipient.email"} <= rendered.html.keys
     for name in ('Say "hi"', "it's", "both ' and \"", "ü & <x>", "plain"):
         person = recipient(name, email="x.y@example.org", organisation=f"{name} Ltd", country="nl é")
@@ -132,7 +126,7 @@ def test_subscriber_columns_and_attribute_slots(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- structure and CSS
 
 def test_html_structure_is_accessible(settings: Settings) -> None:
-    html, _ = render_issue(settings, make_issue(settings)).web()
+    html, _ = render_personal(settings, make_issue(settings)).web()
     root = lxml_html.document_fromstring(html)
     assert root.get("lang") == "en"
     assert root.xpath("//meta[@name='color-scheme']/@content") == ["light dark"]
@@ -151,7 +145,7 @@ def test_html_structure_is_accessible(settings: Settings) -> None:
 
 
 def test_view_in_browser_and_footer(settings: Settings) -> None:
-    html, text = render_issue(settings, make_issue(settings)).web()
+    html, text = render_personal(settings, make_issue(settings)).web()
     root = lxml_html.document_fromstring(html)
     links = {a.text_content().strip(): a.get("href") for a in root.iter("a")}
     assert links["View in your browser"] == "https://example.org/newsletter/2025-12/"
@@ -180,7 +174,7 @@ def _style_rules(css: str) -> list[tuple[str, list[str]]]:
 def test_every_inlinable_rule_is_inlined(settings: Settings) -> None:
     from lxml.cssselect import CSSSelector
 
-    html, _ = render_issue(settings, make_issue(settings)).web()
+    html, _ = render_personal(settings, make_issue(settings)).web()
     root = lxml_html.document_fromstring(html)
     css = (packaged_templates_dir() / "style.css").read_text(encoding="utf-8")
     rules = _style_rules(css)
@@ -201,7 +195,7 @@ def test_every_inlinable_rule_is_inlined(settings: Settings) -> None:
 
 
 def test_media_rules_stay_in_a_style_block(settings: Settings) -> None:
-    html, _ = render_issue(settings, make_issue(settings)).web()
+    html, _ = render_personal(settings, make_issue(settings)).web()
     root = lxml_html.document_fromstring(html)
     styles = root.xpath("//style")
     assert len(styles) == 2  # dark mode apart, so a client rejecting it keeps the rest
@@ -217,7 +211,7 @@ def test_media_rules_stay_in_a_style_block(settings: Settings) -> None:
 
 
 def test_no_unsafe_css_or_markup(settings: Settings) -> None:
-    html, _ = render_issue(settings, make_issue(settings)).web()
+    html, _ = render_personal(settings, make_issue(settings)).web()
     lowered = html.lower()
     for banned in ("display:flex", "display: flex", "display:grid", "position:", "var(--", "<svg",
                    "background-image", "<script", "javascript:"):
@@ -225,7 +219,7 @@ def test_no_unsafe_css_or_markup(settings: Settings) -> None:
 
 
 def test_no_placeholder_left_and_parses(settings: Settings) -> None:
-    rendered = render_issue(settings, make_issue(settings))
+    rendered = render_personal(settings, make_issue(settings))
     html, text = rendered.fill(recipient("{{ x }}"))
     css_free = re.sub(r"<style.*?</style>", "", html, flags=re.S)
     assert check_placeholders(css_free.replace("{{ x }}", ""), "html") == []
@@ -239,7 +233,7 @@ def test_twelve_items_stay_under_gmail_clipping(settings: Settings) -> None:
     sections = [Section("Mental Health", items[:4]), Section("CEP Events", items[4:8]),
                 Section("Publications", items[8:])]
     issue = make_issue(settings, sections=sections)
-    html, _ = render_issue(settings, issue).fill(recipient("Anna Jansen"))
+    html, _ = render_personal(settings, issue).fill(recipient("Anna Jansen"))
     size = len(html.encode("utf-8"))
     assert size < 102 * 1024, size
     assert html.count('class="card"') == 12
@@ -247,18 +241,18 @@ def test_twelve_items_stay_under_gmail_clipping(settings: Settings) -> None:
 
 def test_no_tracking_pixels(settings: Settings) -> None:
     issue = make_issue(settings)
-    html, _ = render_issue(settings, issue).web()
+    html, _ = render_personal(settings, issue).web()
     sources = lxml_html.document_fromstring(html).xpath("//img/@src")
     assert sorted(sources) == sorted(i.image for i in issue.items if i.image)
 
 
 def test_utm_off_by_default_and_never_on_unsubscribe(tmp_path: Path) -> None:
     plain = make_workspace(tmp_path / "plain")
-    html, text = render_issue(plain, make_issue(plain)).web()
+    html, text = render_personal(plain, make_issue(plain)).web()
     assert "utm_" not in html and "utm_" not in text
 
     tracked = make_workspace(tmp_path / "utm", CONFIG_UTM)
-    html, text = render_issue(tracked, make_issue(tracked)).fill(recipient("A"))
+    html, text = render_personal(tracked, make_issue(tracked)).fill(recipient("A"))
     root = lxml_html.document_fromstring(html)
     item_links = [a.get("href") for a in root.iter("a") if "/item-1/" in a.get("href", "")]
     assert item_links
@@ -284,7 +278,7 @@ def test_untrusted_intro_and_summary_are_made_safe(settings: Settings) -> None:
                                '<a href="javascript:alert(2)">x</a><iframe src="https://e.example/"></iframe></p>')
     issue = make_issue(settings, sections=[Section("News", [bad])],
                        intro="<script>alert(3)</script> and [click](javascript:alert(4)) and <b>raw</b>")
-    html, text = render_issue(settings, issue).web()
+    html, text = render_personal(settings, issue).web()
     lowered = html.lower()
     for banned in ("<script", "onclick", "<iframe", "t.example/p.gif"):
         assert banned not in lowered
@@ -298,7 +292,7 @@ def test_untrusted_intro_and_summary_are_made_safe(settings: Settings) -> None:
 
 def test_text_version_is_written_for_reading(settings: Settings) -> None:
     issue = make_issue(settings)
-    _, text = render_issue(settings, issue).fill(recipient("Anna Jansen"))
+    _, text = render_personal(settings, issue).fill(recipient("Anna Jansen"))
     lines = text.splitlines()
     assert lines[0] == "Newsletter December 2025"
     assert lines[1] == "=" * len(lines[0])
@@ -326,7 +320,7 @@ def test_workspace_template_overrides_the_theme_by_name(settings: Settings) -> N
     templates.mkdir()
     (templates / "_footer.html.j2").write_text(
         '<tr><td>Our own footer <a href="{{ unsubscribe_url }}">Unsubscribe</a></td></tr>\n', encoding="utf-8")
-    html, _ = render_issue(settings, make_issue(settings)).web()
+    html, _ = render_personal(settings, make_issue(settings)).web()
     assert "Our own footer" in html
     assert "You receive this email because" not in html
     assert "Newsletter December 2025" in html  # the rest still comes from the theme
@@ -351,28 +345,28 @@ def test_template_errors_name_the_file_and_line(settings: Settings, name: str, s
     templates.mkdir()
     (templates / name).write_text(source, encoding="utf-8")
     with pytest.raises(TemplateError) as caught:
-        render_issue(settings, make_issue(settings))
+        render_personal(settings, make_issue(settings))
     assert re.search(expected, caught.value.message), caught.value.message
     assert caught.value.hint
 
 
 def test_render_times_are_reported(settings: Settings) -> None:
     timings = Timings()
-    render_issue(settings, make_issue(settings), timings)
+    render_personal(settings, make_issue(settings), timings)
     assert timings.jinja > 0 and timings.inline > 0 and timings.text > 0
     assert timings.total >= timings.inline
 
 
 def test_an_intro_that_greets_is_not_greeted_twice(settings: Settings) -> None:
     issue = make_issue(settings, intro="Dear colleagues,\n\nWelcome to our winter issue.")
-    html, text = render_issue(settings, issue).fill(recipient("Anna"))
+    html, text = render_personal(settings, issue).fill(recipient("Anna"))
     assert "Dear Anna" not in html and "Dear Anna" not in text
     assert text.count("Dear colleagues,") == 1 and html.count("Dear colleagues,") == 1
 
 
 def test_events_read_in_date_order_in_the_newsletter_time_zone(settings: Settings) -> None:
     issue = make_issue(settings)  # the March event is listed before the February one
-    html, text = render_issue(settings, issue).web()
+    html, text = render_personal(settings, issue).web()
     assert text.index("Expert Group meeting") < text.index("CEP Conference on Electronic Monitoring")
     assert html.index("Expert Group meeting") < html.index("CEP Conference on Electronic Monitoring")
     assert "09:30–17:00" in text  # 08:30 UTC is 09:30 in Amsterdam
@@ -381,7 +375,7 @@ def test_events_read_in_date_order_in_the_newsletter_time_zone(settings: Setting
 def test_category_is_not_repeated_under_its_own_heading(settings: Settings) -> None:
     item = make_item(1)  # category "Reading corner"
     issue = make_issue(settings, sections=[Section("Reading corner", [item]), Section("More", [make_item(2)])])
-    html, text = render_issue(settings, issue).web()
+    html, text = render_personal(settings, issue).web()
     assert html.count('class="category"') == 1  # only under "More"
     assert "Reading corner · 10 December 2025" not in text
     assert "CEP Events · 10 December 2025" in text
@@ -424,7 +418,7 @@ def test_inliner_stays_quiet_and_offline(settings: Settings, capfd: pytest.Captu
         encoding="utf-8",
     )
     try:
-        html, _ = render_issue(settings, make_issue(settings)).web()
+        html, _ = render_personal(settings, make_issue(settings)).web()
     finally:
         server.shutdown()
         server.server_close()
@@ -447,7 +441,7 @@ def test_values_in_title_comment_and_script_match_a_full_render(tmp_path: Path, 
                                    '<script>var n = "{{ recipient.name }}";</script>\n</head>')
     (templates / "base.html.j2").write_text(base, encoding="utf-8")
     issue = make_issue(settings)
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
     person = recipient(name)
     assert rendered.fill(person) == render_full(settings, issue, base_values(settings, person))
 
@@ -466,7 +460,7 @@ def test_fill_matches_a_full_render_for_any_text(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     issue = make_issue(settings)
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
 
     @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(name=st.text(max_size=30), org=st.text(max_size=20))

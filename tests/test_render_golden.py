@@ -19,8 +19,8 @@ from lxml import html as lxml_html
 from renderkit import EXAMPLE_ISSUE, make_workspace
 
 from cepletter.issue.file import Issue, IssueItem, Section, load, save
+from cepletter.message.personal import render_personal
 from cepletter.message.recipient import Recipient
-from cepletter.render.renderer import render_issue
 from cepletter.review.checks import check_content, check_html
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -68,7 +68,7 @@ def test_example_issue_matches_golden_files(tmp_path: Path) -> None:
     # A frozen copy of the example issue, so that editing the example's
     # wording does not break this test: only a change of rendering does.
     settings, issue = _workspace_with(tmp_path, GOLDEN / "2025-12.issue.md")
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
     html, text = rendered.web()
     compare("2025-12.web.html", html)
     compare("2025-12.web.txt", text)
@@ -79,7 +79,7 @@ def test_example_issue_matches_golden_files(tmp_path: Path) -> None:
 
 def test_example_issue_is_complete_and_passes_the_checks(example: tuple) -> None:
     settings, issue = example
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
     html, text = rendered.fill(Recipient("anna.jansen@example.org", "Anna Jansen"))
     root = lxml_html.document_fromstring(html)
     page_text = " ".join(root.text_content().split())  # as a browser shows it: a line break is a space
@@ -121,7 +121,7 @@ def _issue_from_feed(settings: object, feed: Path, limit: int = 12) -> Issue:
 def test_real_feeds_render_into_a_sound_email(tmp_path: Path, corpus: Path, name: str) -> None:
     settings = make_workspace(tmp_path / "ws")
     issue = _issue_from_feed(settings, corpus / name)
-    html, text = render_issue(settings, issue).fill(Recipient("anna@example.org", "Anna"))
+    html, text = render_personal(settings, issue).fill(Recipient("anna@example.org", "Anna"))
     root = lxml_html.document_fromstring(html)
     cards = root.xpath("//table[contains(concat(' ', @class, ' '), ' card ')]")
     assert len(cards) == len(issue.items)

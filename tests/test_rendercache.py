@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from cepletter.config import load_settings
+from cepletter.message.personal import render_personal
 from cepletter.message.recipient import Recipient
 from cepletter.render import rendercache
-from cepletter.render.renderer import Timings, render_issue, template_dirs
+from cepletter.render.renderer import Timings, template_dirs
 from tests.renderkit import make_issue, make_workspace
 
 PEOPLE = [
@@ -23,7 +24,7 @@ PEOPLE = [
 
 def _reused(settings, issue):  # type: ignore[no-untyped-def]
     timings = Timings()
-    return render_issue(settings, issue, timings, cache=True, reuse=True), timings.reused
+    return render_personal(settings, issue, timings, cache=True, reuse=True), timings.reused
 
 
 def test_a_kept_render_gives_every_recipient_the_same_bytes(tmp_path: Path) -> None:
@@ -39,12 +40,12 @@ def test_a_kept_render_gives_every_recipient_the_same_bytes(tmp_path: Path) -> N
     )
     settings = load_settings(tmp_path)
     issue = make_issue(settings, items=3)
-    fresh = render_issue(settings, issue, cache=True)
+    fresh = render_personal(settings, issue, cache=True)
     kept, cached = _reused(settings, issue)
     assert cached
     assert kept.html == fresh.html and kept.text == fresh.text
     for person in PEOPLE:
-        assert kept.fill(person) == fresh.fill(person) == render_issue(settings, issue).fill(person)
+        assert kept.fill(person) == fresh.fill(person) == render_personal(settings, issue).fill(person)
     assert kept.web() == fresh.web()
     assert (kept.issue_id, kept.subject, kept.preheader) == (fresh.issue_id, fresh.subject, fresh.preheader)
 
@@ -52,9 +53,9 @@ def test_a_kept_render_gives_every_recipient_the_same_bytes(tmp_path: Path) -> N
 def test_without_reuse_or_a_cache_nothing_is_taken_from_it(tmp_path: Path) -> None:
     settings = make_workspace(tmp_path)
     issue = make_issue(settings, items=2)
-    render_issue(settings, issue, cache=True)
+    render_personal(settings, issue, cache=True)
     timings = Timings()
-    render_issue(settings, issue, timings, cache=True)  # preview: renders, and keeps the result
+    render_personal(settings, issue, timings, cache=True)  # preview: renders, and keeps the result
     assert not timings.reused
     assert len(list((settings.cache_dir / rendercache.FOLDER).glob("*.json"))) == 1
 
@@ -62,7 +63,7 @@ def test_without_reuse_or_a_cache_nothing_is_taken_from_it(tmp_path: Path) -> No
 def test_any_change_to_an_input_renders_again(tmp_path: Path) -> None:
     settings = make_workspace(tmp_path)
     issue = make_issue(settings, items=2)
-    render_issue(settings, issue, cache=True)
+    render_personal(settings, issue, cache=True)
     assert _reused(settings, issue)[1]
 
     # the issue
@@ -110,7 +111,7 @@ def test_the_key_covers_cepletters_own_code_and_the_libraries(tmp_path: Path) ->
 def test_a_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     settings = make_workspace(tmp_path)
     issue = make_issue(settings, items=1)
-    fresh = render_issue(settings, issue, cache=True)
+    fresh = render_personal(settings, issue, cache=True)
     [entry] = (settings.cache_dir / rendercache.FOLDER).glob("*.json")
     for damage in ("", "{", '{"key": "other"}', entry.read_text(encoding="utf-8").replace('"parts"', '"partz"')):
         entry.write_text(damage, encoding="utf-8")
@@ -144,7 +145,7 @@ def test_send_after_preview_does_not_load_the_renderer(tmp_path: Path) -> None:
 def test_settings_a_render_does_not_read_keep_the_key(tmp_path: Path) -> None:
     settings = make_workspace(tmp_path / "ws", subscribers="email\nann@example.org\n")
     issue = make_issue(settings, items=2)
-    before = render_issue(settings, issue, cache=True)
+    before = render_personal(settings, issue, cache=True)
     config = (settings.root / "cepletter.toml").read_text(encoding="utf-8")
     config += (
         '\n[delivery]\ntransport = "smtp"\nrate = 99\nconnections = 3\n'
@@ -155,7 +156,7 @@ def test_settings_a_render_does_not_read_keep_the_key(tmp_path: Path) -> None:
     relay = load_settings(settings.root)
     assert relay.delivery != settings.delivery and relay.smtp != settings.smtp
     # the render really does not change with them ...
-    assert render_issue(relay, issue).web() == render_issue(settings, issue).web()
+    assert render_personal(relay, issue).web() == render_personal(settings, issue).web()
     # ... so it is reused, also when the folder is named another way
     after, reused = _reused(load_settings(Path(os.path.relpath(settings.root))), issue)
     assert reused and after.web() == before.web()

@@ -15,7 +15,7 @@ from publishkit import make_issue, make_workspace
 from cepletter.config import Settings, load_settings
 from cepletter.errors import IssueError, UsageError
 from cepletter.issue.file import issue_path, load, save
-from cepletter.render.renderer import render_issue
+from cepletter.message.personal import render_personal
 from cepletter.review.signoff import (
     content_hash,
     find_signoff,
@@ -34,7 +34,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def digest_of(settings: Settings, issue_id: str = "2025-12") -> str:
-    rendered = render_issue(settings, load(issue_path(settings.issues_dir, issue_id)))
+    rendered = render_personal(settings, load(issue_path(settings.issues_dir, issue_id)))
     return content_hash(rendered.subject, *rendered.web())
 
 

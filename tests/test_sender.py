@@ -19,8 +19,8 @@ from cepletter.deliver.sender import Options, RateLimiter, Sender, dry_run
 from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import DeliveryError
 from cepletter.message.build import MessageFactory
+from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
-from cepletter.render.rendered import RenderedIssue
 
 
 def engine(tmp_path: Path, port: int, **options: float) -> tuple[SmtpTransport, MessageFactory, Options]:
@@ -175,11 +175,11 @@ def test_rate_limiter_gives_up_when_stopped() -> None:
 # ---------------------------------------------------------------- 8bit or quoted-printable
 
 
-def _dotted_rendered() -> RenderedIssue:
+def _dotted_rendered() -> PersonalIssue:
     """A rendered issue whose text has a line that is a single "." and no "From " line."""
     rendered = make_rendered(body_lines=30)
     parts = tuple(p.replace("From the start", "from the start") for p in rendered.text.parts)
-    return replace(rendered, text=replace(rendered.text, parts=parts))
+    return replace(rendered, rendered=replace(rendered.rendered, text=replace(rendered.text, parts=parts)))
 
 
 def _parts(data: bytes) -> list[EmailMessage]:

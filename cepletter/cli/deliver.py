@@ -13,16 +13,16 @@ from cepletter.errors import ExitStatus
 if TYPE_CHECKING:
     from cepletter.deliver.send import Job
     from cepletter.deliver.sender import Result, Summary
+    from cepletter.message.personal import PersonalIssue
     from cepletter.message.subscribers import Invalid
-    from cepletter.render.rendered import RenderedIssue
 
 
-def _render(env: Env, issue_id: str | None) -> tuple[RenderedIssue, Path]:
+def _render(env: Env, issue_id: str | None) -> tuple[PersonalIssue, Path]:
     from cepletter.issue.file import resolve
-    from cepletter.render.renderer import render_issue
+    from cepletter.message.personal import render_personal
 
     issue = resolve(env.settings.issues_dir, issue_id)
-    return render_issue(env.settings, issue, cache=True, reuse=True), issue.folder
+    return render_personal(env.settings, issue, cache=True, reuse=True), issue.folder
 
 
 def _report_invalid(env: Env, invalid: list[Invalid]) -> None:
@@ -73,7 +73,7 @@ def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, 
                unreviewed=unreviewed)
 
 
-def _send_test(env: Env, rendered: RenderedIssue, tests: tuple[str, ...]) -> None:
+def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...]) -> None:
     from cepletter.deliver.send import send_test, test_addresses
     from cepletter.deliver.transports import make_transport
 
@@ -121,7 +121,7 @@ def _confirm(env: Env, job: Job, yes: bool) -> None:
         raise click.exceptions.Exit(ExitStatus.ERROR)
 
 
-def _send_list(env: Env, rendered: RenderedIssue, folder: Path, *, dry_run: bool, yes: bool,
+def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool, yes: bool,
                rate: float | None, connections: int | None, unreviewed: bool) -> None:
     from cepletter.deliver.send import build_all, prepare
 

@@ -71,12 +71,12 @@ def approve(env: Env, issue_id: str | None, by: str) -> None:
       cepletter approve 2025-12 --by "Anna Jansen"
     """
     from cepletter.issue.file import resolve
-    from cepletter.render.renderer import render_issue
+    from cepletter.message.personal import render_personal
     from cepletter.review.signoff import content_hash, find_signoff, record_approval, review_path
 
     settings = env.settings
     issue = resolve(settings.issues_dir, issue_id)
-    rendered = render_issue(settings, issue)
+    rendered = render_personal(settings, issue)
     digest = content_hash(rendered.subject, *rendered.web())
     earlier = find_signoff(settings, issue.id, digest)
     record_approval(settings, issue.id, digest, by, subject=rendered.subject)

@@ -22,9 +22,9 @@ from cepletter.deliver.sender import Options, Progress, Sender, Summary, dry_run
 from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import DeliveryError, UsageError
 from cepletter.message.build import TEST_PREFIX, MessageFactory
+from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
 from cepletter.message.subscribers import Invalid, ListCounts, check_address, read_suppressed, recipients
-from cepletter.render.rendered import RenderedIssue
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Job:
     """Everything known before the first message goes out."""
 
     settings: Settings
-    rendered: RenderedIssue
+    rendered: PersonalIssue
     folder: Path
     factory: MessageFactory
     transport: MaildirTransport | SmtpTransport
@@ -84,7 +84,7 @@ def options_for(settings: Settings, rate: float | None, connections: int | None)
     )
 
 
-def content_digest(rendered: RenderedIssue) -> str:
+def content_digest(rendered: PersonalIssue) -> str:
     from cepletter.review.signoff import content_hash
 
     html, text = rendered.web()
@@ -96,7 +96,7 @@ def needs_review(transport: MaildirTransport | SmtpTransport) -> bool:
     return isinstance(transport, SmtpTransport)
 
 
-def find_review(settings: Settings, rendered: RenderedIssue) -> SignOffInfo | None:
+def find_review(settings: Settings, rendered: PersonalIssue) -> SignOffInfo | None:
     from cepletter.review.signoff import find_signoff
 
     found: Any = find_signoff(settings, rendered.issue_id, content_digest(rendered))
@@ -107,7 +107,7 @@ def find_review(settings: Settings, rendered: RenderedIssue) -> SignOffInfo | No
 
 def prepare(
     settings: Settings,
-    rendered: RenderedIssue,
+    rendered: PersonalIssue,
     folder: Path,
     *,
     dry_run: bool = False,
@@ -193,7 +193,7 @@ def test_addresses(values: tuple[str, ...]) -> list[Recipient]:
     return out
 
 
-def send_test(settings: Settings, rendered: RenderedIssue, addresses: list[Recipient]) -> Summary:
+def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recipient]) -> Summary:
     """Send the issue to ``addresses`` only, subject prefixed [TEST]; never journaled."""
     transport = make_transport(settings)
     factory = MessageFactory(
@@ -212,7 +212,7 @@ def _failed(summary: Summary) -> set[str]:
     return {r.email for r in summary.failures}
 
 
-def _record_test(settings: Settings, rendered: RenderedIssue, sent_to: list[str]) -> None:
+def _record_test(settings: Settings, rendered: PersonalIssue, sent_to: list[str]) -> None:
     from cepletter.review.signoff import record_test_send
 
     record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to, subject=rendered.subject)

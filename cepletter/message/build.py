@@ -17,7 +17,7 @@ message is quoted-printable when the receiving server does not take 8bit
 For quoted-printable, each static part and each value is encoded on its own
 and the pieces are joined with a soft line break ("=" at the end of a line,
 which decoders remove): the decoded body is exactly the concatenation. Either
-way a recipient's HTML is byte-for-byte what ``RenderedIssue.fill`` gives.
+way a recipient's HTML is byte-for-byte what ``PersonalIssue.fill`` gives.
 
 Messages are assembled with "\\n" line ends, as a Maildir expects; for SMTP
 (``crlf=True``) one final replace makes them CRLF, because smtplib sends bytes
@@ -38,8 +38,9 @@ from email.utils import formatdate, getaddresses, parseaddr
 
 from cepletter.config import Settings
 from cepletter.errors import ConfigError
-from cepletter.message.recipient import Recipient, unsubscribe_url
-from cepletter.render.rendered import FilledTemplate, RenderedIssue
+from cepletter.message.personal import PersonalIssue, unsubscribe_url
+from cepletter.message.recipient import Recipient
+from cepletter.render.rendered import SlotTemplate
 
 TEST_PREFIX = "[TEST] "
 
@@ -146,9 +147,9 @@ _FROM = b"\nFrom "
 
 
 class _Body:
-    """A FilledTemplate with its static parts encoded once, as 8bit and as quoted-printable."""
+    """A SlotTemplate with its static parts encoded once, as 8bit and as quoted-printable."""
 
-    def __init__(self, template: FilledTemplate) -> None:
+    def __init__(self, template: SlotTemplate) -> None:
         texts = tuple(_lf(part) for part in template.parts)
         self.slots = template.slots
         self.raw = tuple(text.encode("utf-8") for text in texts)
@@ -245,7 +246,7 @@ class MessageFactory:
     """Builds every recipient's message for one rendered issue."""
 
     def __init__(
-        self, settings: Settings, rendered: RenderedIssue, *, subject_prefix: str = "", crlf: bool = False
+        self, settings: Settings, rendered: PersonalIssue, *, subject_prefix: str = "", crlf: bool = False
     ) -> None:
         nl = settings.newsletter
         from_name, from_addr = parseaddr(one_line(nl.from_))

@@ -64,7 +64,7 @@ def default_folder(settings: Settings) -> Path:
 
 def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResult:
     """Write (or bring up to date) the web archive in ``folder`` (default: archive/)."""
-    from cepletter.render.renderer import render_issue
+    from cepletter.message.personal import render_personal
 
     folder = folder or default_folder(settings)
     if folder.exists() and not folder.is_dir():
@@ -74,7 +74,7 @@ def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResu
     archived: list[ArchivedIssue] = []
     for issue_id in reversed(list_issue_ids(settings.issues_dir)):
         issue = load(issue_path(settings.issues_dir, issue_id))
-        rendered = render_issue(settings, issue)
+        rendered = render_personal(settings, issue)
         page_html, _text = rendered.web()
         entry = _entry(issue)
         files[entry.page] = issue_page(settings, issue, page_html).encode("utf-8")

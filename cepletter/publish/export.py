@@ -23,8 +23,8 @@ from cepletter.config import Settings
 from cepletter.errors import DeliveryError
 from cepletter.fsutil import atomic_write_bytes
 from cepletter.message.build import MessageFactory
+from cepletter.message.personal import PersonalIssue
 from cepletter.message.subscribers import Invalid, ListCounts, read_suppressed, recipients
-from cepletter.render.rendered import RenderedIssue
 
 FORMATS = ("html", "txt", "eml", "mbox", "zip")
 
@@ -44,7 +44,7 @@ def default_path(folder: Path, issue_id: str, fmt: str) -> Path:
     return folder / "build" / f"{issue_id}.{fmt}"
 
 
-def web_bytes(settings: Settings, rendered: RenderedIssue, fmt: str) -> bytes:
+def web_bytes(settings: Settings, rendered: PersonalIssue, fmt: str) -> bytes:
     """The html, txt or eml export as bytes."""
     if fmt == "eml":
         return MessageFactory(settings, rendered).build_web().data
@@ -74,7 +74,7 @@ def _atomic_file(path: Path) -> Iterator[int]:
 _FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
 
 
-def write_mbox(settings: Settings, rendered: RenderedIssue, path: Path) -> ExportResult:
+def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> ExportResult:
     """Every subscriber's message (not the suppressed or invalid) in one mbox file, streamed."""
     factory = MessageFactory(settings, rendered)
     suppressed = read_suppressed(settings.path(settings.delivery.suppressed))
@@ -132,7 +132,7 @@ def _find_image(src: str, bases: list[Path], root: Path) -> Path | None:
     return None
 
 
-def write_zip(settings: Settings, rendered: RenderedIssue, folder: Path, path: Path) -> ExportResult:
+def write_zip(settings: Settings, rendered: PersonalIssue, folder: Path, path: Path) -> ExportResult:
     """newsletter.html, newsletter.txt and the local images at the paths the HTML names."""
     html, text = rendered.web()
     result = ExportResult(path)
@@ -155,7 +155,7 @@ def write_zip(settings: Settings, rendered: RenderedIssue, folder: Path, path: P
 
 
 def export(
-    settings: Settings, rendered: RenderedIssue, folder: Path, fmt: str, path: Path | None,
+    settings: Settings, rendered: PersonalIssue, folder: Path, fmt: str, path: Path | None,
     write_stdout: Callable[[bytes], None] | None = None,
 ) -> ExportResult:
     """Write the export in ``fmt`` to ``path`` (default under build/), or to stdout when asked."""

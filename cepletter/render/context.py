@@ -18,6 +18,26 @@ from cepletter.issue.file import Issue
 from cepletter.render import filters as markup
 
 
+def personal_unsubscribe(settings: Settings) -> bool:
+    """Whether the unsubscribe link differs per recipient (has {email} or {token}).
+
+    Then the template gets a slot for it; otherwise the link itself, which is
+    part of the page everyone gets.
+    """
+    template = settings.newsletter.unsubscribe_url or ""
+    return "{email}" in template or "{token}" in template
+
+
+def static_unsubscribe_url(settings: Settings) -> str:
+    """The unsubscribe link when it is the same for everyone ("" when none is configured)."""
+    nl = settings.newsletter
+    if nl.unsubscribe_url:
+        return nl.unsubscribe_url
+    if nl.unsubscribe_mailto:
+        return f"mailto:{nl.unsubscribe_mailto}?subject=unsubscribe"
+    return ""
+
+
 def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> dict[str, Any]:
     """The template context for ``issue``, without the per-recipient values."""
     from markupsafe import Markup

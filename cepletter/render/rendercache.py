@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cepletter import __version__
 from cepletter.fsutil import atomic_write_text, prune_oldest
 from cepletter.render.inlinecache import installed
-from cepletter.render.rendered import Escaper, FilledTemplate
+from cepletter.render.rendered import Escaper, SlotTemplate
 from cepletter.render.slots import AttributeEscaper, escape_text, identity, raw_escape
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ _NAMED: dict[str, Escaper] = {"text": escape_text, "raw": raw_escape, "none": id
 class Stored:
     """What a stored render holds: enough to rebuild the RenderedIssue."""
 
-    def __init__(self, issue_id: str, subject: str, preheader: str, html: FilledTemplate, text: FilledTemplate) -> None:
+    def __init__(self, issue_id: str, subject: str, preheader: str, html: SlotTemplate, text: SlotTemplate) -> None:
         self.issue_id = issue_id
         self.subject = subject
         self.preheader = preheader
@@ -108,7 +108,7 @@ def store(cache_dir: Path, render_key: str, stored: Stored) -> None:
         prune_oldest(path.parent, "*.json", _KEEP)
 
 
-def _plain(template: FilledTemplate) -> dict[str, Any]:
+def _plain(template: SlotTemplate) -> dict[str, Any]:
     return {"parts": list(template.parts), "slots": [[key, _spec(escape)] for key, escape in template.slots]}
 
 
@@ -121,12 +121,12 @@ def _spec(escape: Escaper) -> Any:
     raise LookupError(escape)
 
 
-def _template(data: dict[str, Any]) -> FilledTemplate:
+def _template(data: dict[str, Any]) -> SlotTemplate:
     parts = tuple(str(part) for part in data["parts"])
     slots = tuple((str(key), _escaper(spec)) for key, spec in data["slots"])
     if len(parts) != len(slots) + 1:
         raise ValueError("parts and slots do not match")
-    return FilledTemplate(parts, slots)
+    return SlotTemplate(parts, slots)
 
 
 def _escaper(spec: Any) -> Escaper:

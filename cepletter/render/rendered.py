@@ -1,24 +1,23 @@
-"""A rendered issue, ready to be personalised for each recipient.
+"""A rendered issue: the same for everyone, with a slot where each per-recipient value goes.
 
 The renderer runs Jinja2 and the CSS inliner once per issue, with a unique
 placeholder token where each per-recipient value goes. What is left per
 recipient is joining pre-split text with escaped values: cheap, and the
-reason sending never re-inlines.
+reason sending never re-inlines. Which values a recipient gets is the message
+stage's business (`cepletter.message.personal`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-
-from cepletter.message.recipient import Recipient
+from dataclasses import dataclass
 
 Escaper = Callable[[str], str]
 
 
 @dataclass(frozen=True)
-class FilledTemplate:
-    """Static text split around placeholder slots: parts[0] slot[0] parts[1] ... parts[n]."""
+class SlotTemplate:
+    """Static text split around placeholder slots, not yet filled: parts[0] slot[0] parts[1] ... parts[n]."""
 
     parts: tuple[str, ...]
     slots: tuple[tuple[str, Escaper], ...] = ()  # (value key, escaping for that spot)
@@ -39,25 +38,23 @@ class FilledTemplate:
 
 @dataclass(frozen=True)
 class RenderedIssue:
-    """What `render_issue` returns: subject, preheader, and the two bodies as templates.
+    """What `render_issue` returns: subject, preheader, and the two bodies as slot templates.
 
     Value keys: "recipient.email", "recipient.name", "recipient.<column>",
-    "unsubscribe_url".
+    "unsubscribe_url", and derived keys such as a name with a fallback.
     """
 
     issue_id: str
     subject: str
     preheader: str
-    html: FilledTemplate
-    text: FilledTemplate
-    values_for: Callable[[Recipient], dict[str, str]] = field(repr=False, compare=False)
-    web_values: Mapping[str, str] = field(default_factory=dict)
+    html: SlotTemplate
+    text: SlotTemplate
 
-    def fill(self, recipient: Recipient) -> tuple[str, str]:
-        """The HTML and text exactly as this recipient gets them."""
-        values = self.values_for(recipient)
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every value key either body has a slot for."""
+        return self.html.keys | self.text.keys
+
+    def fill(self, values: Mapping[str, str]) -> tuple[str, str]:
+        """The HTML and text with these values in their slots."""
         return self.html.fill(values), self.text.fill(values)
-
-    def web(self) -> tuple[str, str]:
-        """HTML and text with no personal data (web archive, exports, approvals)."""
-        return self.html.fill(self.web_values), self.text.fill(self.web_values)

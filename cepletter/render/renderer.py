@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cepletter
 from cepletter.errors import TemplateError
-from cepletter.message.recipient import Recipient, unsubscribe_url
+from cepletter.render.context import build_context, personal_unsubscribe, static_unsubscribe_url
 from cepletter.render.linewrap import layout_html
-from cepletter.render.rendered import FilledTemplate, RenderedIssue
+from cepletter.render.rendered import RenderedIssue
 from cepletter.render.slots import (
-    FALLBACK_SEP,
     UNSUBSCRIBE_KEY,
     SlotMisuse,
     SlotRegistry,
@@ -32,7 +31,6 @@ from cepletter.render.slots import (
     ValueRecipient,
     check_no_stray_tokens,
     fallback,
-    resolve_value,
     split_html,
     split_text,
 )
@@ -117,88 +115,6 @@ def _bytecode_cache(folder: Path) -> Any:
                 super().dump_bytecode(bucket)
 
     return QuietCache(str(folder), "%s.jinja")
-
-
-# ---------------------------------------------------------------- unsubscribe values
-
-def generic_unsubscribe_url(settings: Settings) -> str:
-    """The unsubscribe link with no personal data (web archive, exports).
-
-    ``https://example.org/unsubscribe?email={email}`` becomes
-    ``https://example.org/unsubscribe``: the page then asks for the address.
-    """
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    nl = settings.newsletter
-    template = nl.unsubscribe_url
-    if template and "{email}" not in template and "{token}" not in template:
-        return template
-    if template:
-        parts = urlsplit(template)
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                 if "{email}" not in v and "{token}" not in v]
-        path = parts.path
-        for marker in ("{email}", "{token}"):
-            if marker in path:
-                path = path[: path.index(marker)]
-                path = path[: path.rfind("/") + 1]
-        if "{" not in path and "{" not in parts.netloc:
-            return urlunsplit(parts._replace(path=path or "/", query=urlencode(query), fragment=""))
-    if nl.unsubscribe_mailto:
-        return f"mailto:{nl.unsubscribe_mailto}?subject=unsubscribe"
-    return nl.web_url or ""
-
-
-def personal_unsubscribe(settings: Settings) -> bool:
-    """Whether the unsubscribe link differs per recipient (has {email} or {token})."""
-    template = settings.newsletter.unsubscribe_url or ""
-    return "{email}" in template or "{token}" in template
-
-
-def static_unsubscribe_url(settings: Settings) -> str:
-    """The unsubscribe link when it is the same for everyone ("" when none is configured)."""
-    nl = settings.newsletter
-    if nl.unsubscribe_url:
-        return nl.unsubscribe_url
-    if nl.unsubscribe_mailto:
-        return f"mailto:{nl.unsubscribe_mailto}?subject=unsubscribe"
-    return ""
-
-
-def base_values(settings: Settings, recipient: Recipient) -> dict[str, str]:
-    """The plain per-recipient values: email, name, every column, unsubscribe_url."""
-    values = {f"recipient.{k}": v for k, v in recipient.fields.items() if isinstance(v, str)}
-    values["recipient.email"] = recipient.email
-    values["recipient.name"] = recipient.name
-    if personal_unsubscribe(settings):
-        values[UNSUBSCRIBE_KEY] = unsubscribe_url(
-            settings.newsletter.unsubscribe_url, settings.newsletter.name, recipient
-        )
-    else:
-        values[UNSUBSCRIBE_KEY] = static_unsubscribe_url(settings)
-    return values
-
-
-def _values_function(settings: Settings, keys: frozenset[str]) -> Callable[[Recipient], dict[str, str]]:
-    derived = [k for k in keys if FALLBACK_SEP in k]
-
-    def values_for(recipient: Recipient) -> dict[str, str]:
-        values = base_values(settings, recipient)
-        for key in derived:
-            values[key] = resolve_value(key, values)
-        return values
-
-    return values_for
-
-
-def web_values(settings: Settings, keys: frozenset[str]) -> dict[str, str]:
-    """Values for the version with no personal data: empty name and email, generic unsubscribe."""
-    values = {k: "" for k in keys if FALLBACK_SEP not in k}
-    values[UNSUBSCRIBE_KEY] = generic_unsubscribe_url(settings)
-    for key in keys:
-        if FALLBACK_SEP in key:
-            values[key] = resolve_value(key, values)
-    return values
 
 
 # ---------------------------------------------------------------- rendering
@@ -304,7 +220,7 @@ def render_issue(
         stored = rendercache.load(settings.cache_dir, render_key) if reuse else None
         if stored is not None:
             timings.cached = timings.reused = True
-            return _rendered(settings, stored.issue_id, stored.subject, stored.preheader, stored.html, stored.text)
+            return RenderedIssue(stored.issue_id, stored.subject, stored.preheader, stored.html, stored.text)
     rendered = _render(settings, issue, timings, cache)
     if cache:
         rendercache.store(settings.cache_dir, render_key, rendercache.Stored(
@@ -312,24 +228,8 @@ def render_issue(
     return rendered
 
 
-def _rendered(
-    settings: Settings, issue_id: str, subject: str, preheader: str, html: FilledTemplate, text: FilledTemplate
-) -> RenderedIssue:
-    keys = html.keys | text.keys | {UNSUBSCRIBE_KEY, "recipient.name", "recipient.email"}
-    return RenderedIssue(
-        issue_id=issue_id,
-        subject=subject,
-        preheader=preheader,
-        html=html,
-        text=text,
-        values_for=_values_function(settings, keys),
-        web_values=web_values(settings, keys),
-    )
-
-
 def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> RenderedIssue:
     from cepletter.render import inliner
-    from cepletter.render.context import build_context
     from cepletter.render.inlinecache import inline_cached
 
     env = environment(settings)
@@ -375,16 +275,15 @@ def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> 
     check_no_stray_tokens(text_template, registry, TEXT_TEMPLATE)
     timings.split = time.perf_counter() - started
 
-    return _rendered(settings, issue.id, issue.subject, issue.preheader, html_template, text_template)
+    return RenderedIssue(issue.id, issue.subject, issue.preheader, html_template, text_template)
 
 
 def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> tuple[str, str]:
     """A complete render with real values (no slots): the slow reference path.
 
-    ``values`` are plain values as `base_values` gives them. Sending never
+    ``values`` are plain values as `message.personal.base_values` gives them. Sending never
     uses this; tests compare `RenderedIssue.fill` against it.
     """
-    from cepletter.render.context import build_context
     from cepletter.render.inliner import inline_css
 
     env = environment(settings)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from cepletter.errors import TemplateError
-from cepletter.render.rendered import FilledTemplate
+from cepletter.render.rendered import SlotTemplate
 
 Escaper = Callable[[str], str]
 
@@ -273,7 +273,7 @@ def _spans(page: str) -> Iterator[tuple[int, int, str]]:
         yield match.start(), match.end(), kind
 
 
-def split_html(page: str, registry: SlotRegistry, where: str) -> FilledTemplate:
+def split_html(page: str, registry: SlotRegistry, where: str) -> SlotTemplate:
     """Cut the inlined page at every token into parts and escaping slots."""
     pattern = registry.pattern
     cuts: list[tuple[int, int, str, Escaper]] = []  # (start, end, key, escaper)
@@ -307,7 +307,7 @@ def split_html(page: str, registry: SlotRegistry, where: str) -> FilledTemplate:
         slots.append((key, escaper))
         position = end
     parts.append(page[position:])
-    return FilledTemplate(tuple(parts), tuple(slots))
+    return SlotTemplate(tuple(parts), tuple(slots))
 
 
 def _attribute_cut(
@@ -346,7 +346,7 @@ def _attribute_cut(
     )
 
 
-def split_text(text: str, registry: SlotRegistry) -> FilledTemplate:
+def split_text(text: str, registry: SlotRegistry) -> SlotTemplate:
     """The text version: slots without escaping."""
     pattern = registry.pattern
     parts: list[str] = []
@@ -357,10 +357,10 @@ def split_text(text: str, registry: SlotRegistry) -> FilledTemplate:
         slots.append((registry.tokens[match.group(0)], identity))
         position = match.end()
     parts.append(text[position:])
-    return FilledTemplate(tuple(parts), tuple(slots))
+    return SlotTemplate(tuple(parts), tuple(slots))
 
 
-def check_no_stray_tokens(template: FilledTemplate, registry: SlotRegistry, where: str) -> None:
+def check_no_stray_tokens(template: SlotTemplate, registry: SlotRegistry, where: str) -> None:
     """A filter that changed a token (``| upper``, ``| truncate``) would leave it unfilled."""
     loose = registry.loose_pattern
     for part in template.parts:

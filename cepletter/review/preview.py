@@ -12,8 +12,8 @@ from pathlib import Path
 from cepletter.config import Settings
 from cepletter.fsutil import atomic_write_text
 from cepletter.issue.file import Issue
+from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
-from cepletter.render.rendered import RenderedIssue
 from cepletter.render.renderer import Timings
 from cepletter.review.checks import Finding
 
@@ -26,7 +26,7 @@ TEXT_NAME = "newsletter.txt"
 @dataclass
 class Preview:
     issue: Issue
-    rendered: RenderedIssue
+    rendered: PersonalIssue
     recipient: Recipient
     recipient_source: str  # where the sample recipient came from, for the summary
     html: str
@@ -76,12 +76,13 @@ def build_preview(
 ) -> Preview:
     """Render ``issue_id`` (the latest when None), write build/ and check the result."""
     from cepletter.issue.file import resolve
-    from cepletter.render.renderer import render_issue, static_unsubscribe_url
+    from cepletter.message.personal import render_personal
+    from cepletter.render.context import static_unsubscribe_url
     from cepletter.review import checks
 
     issue = resolve(settings.issues_dir, issue_id)
     timings = Timings()
-    rendered = render_issue(settings, issue, timings, cache=True)
+    rendered = render_personal(settings, issue, timings, cache=True)
     recipient, source = sample_recipient(settings)
     html, text = rendered.fill(recipient)
     unsubscribe = {
