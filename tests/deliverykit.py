@@ -79,7 +79,8 @@ def make_issue(root: Path, issue_id: str = "2025-12", subject: str = "Newsletter
     """A small issue file, written as cepletter saves it."""
     from datetime import date
 
-    from cepletter.issue.file import Issue, IssueItem, Section, issue_path, save
+    from cepletter.issue.file import Issue, IssueItem, Section, save
+    from cepletter.issue.folder import issue_path
 
     items = [
         IssueItem(

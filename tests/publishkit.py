@@ -6,7 +6,8 @@ from datetime import date
 from pathlib import Path
 
 from cepletter.config import Settings, load_settings
-from cepletter.issue.file import Issue, IssueItem, Section, issue_path, save
+from cepletter.issue.file import Issue, IssueItem, Section, save
+from cepletter.issue.folder import issue_path
 
 CONFIG = """\
 [newsletter]

@@ -17,7 +17,8 @@ from conftest import Invoke
 from publishkit import make_issue, make_workspace
 
 from cepletter.config import Settings
-from cepletter.issue.file import issue_path, load, save
+from cepletter.issue.file import load, save
+from cepletter.issue.folder import issue_path
 from cepletter.publish.archive import MANIFEST, build_archive
 
 TITLES = {

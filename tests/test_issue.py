@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cepletter.errors import IssueError
 from cepletter.issue import file as issue_file
+from cepletter.issue import folder
 from cepletter.sources.items import Event
 
 GOOD = """\
@@ -118,10 +119,22 @@ def test_listing_and_latest(tmp_path: Path) -> None:
         (tmp_path / issue_id).mkdir()
         (tmp_path / issue_id / "issue.md").write_text(GOOD, encoding="utf-8")
     (tmp_path / "notes").mkdir()
-    assert issue_file.list_issue_ids(tmp_path) == ["2025-08", "2025-10", "2025-12"]
+    assert folder.list_issue_ids(tmp_path) == ["2025-08", "2025-10", "2025-12"]
+    assert folder.earlier_issue_ids(tmp_path, "2025-12") == ["2025-08", "2025-10"]
+    assert folder.earlier_issue_ids(tmp_path, "2025-08") == []
     assert issue_file.resolve(tmp_path, None).id == "2025-12"
     with pytest.raises(IssueError, match="not a valid issue ID"):
-        issue_file.issue_path(tmp_path, "../etc")
+        folder.issue_path(tmp_path, "../etc")
+
+
+def test_a_new_issue_refuses_to_replace_one_unless_forced(tmp_path: Path) -> None:
+    (tmp_path / "issues" / "2025-12").mkdir(parents=True)
+    (tmp_path / "issues" / "2025-12" / "issue.md").write_text(GOOD, encoding="utf-8")
+    with pytest.raises(IssueError, match=r"^issues/2025-12/issue.md already exists$"):
+        folder.new_issue_path(tmp_path, tmp_path / "issues", "2025-12", force=False)
+    forced = folder.new_issue_path(tmp_path, tmp_path / "issues", "2025-12", force=True)
+    assert forced == tmp_path / "issues" / "2025-12" / "issue.md"
+    assert folder.new_issue_path(tmp_path, tmp_path / "issues", "2026-02", force=False).parent.name == "2026-02"
 
 
 # ---------------------------------------------------------------- round trip property

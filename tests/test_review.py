@@ -14,7 +14,8 @@ from publishkit import make_issue, make_workspace
 
 from cepletter.config import Settings, load_settings
 from cepletter.errors import IssueError, UsageError
-from cepletter.issue.file import issue_path, load, save
+from cepletter.issue.file import load, save
+from cepletter.issue.folder import issue_path
 from cepletter.message.personal import render_personal
 from cepletter.review.signoff import (
     content_hash,

@@ -187,18 +187,14 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
     """
     from cepletter.errors import IssueError, UsageError
     from cepletter.issue import draft as compose
+    from cepletter.issue.folder import new_issue_path
 
     if pick is not None and pick_all:
         raise UsageError("--pick and --all cannot be used together", "Give one of them.")
     settings = env.settings
     day = compose.today(settings)
     issue_id = issue_id or compose.default_issue_id(day)
-    from cepletter.issue.file import issue_path
-
-    path = issue_path(settings.issues_dir, issue_id)
-    if path.exists() and not force:
-        raise IssueError(f"issues/{issue_id}/issue.md already exists",
-                         "Use --force to replace it (your edits in it are lost), or --issue ID for a new issue.")
+    new_issue_path(settings.root, settings.issues_dir, issue_id, force=force)
     if pick is None and not pick_all and not env.stdin_is_terminal():
         raise UsageError("choose the items with --pick 3,1,5-7 or --all",
                          "Run `cepletter items` to see the numbers, or run draft in a terminal to choose.")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from cepletter import dates
 from cepletter.config import Settings, SourceSettings
 from cepletter.errors import ConfigError, IssueError, UsageError
+from cepletter.issue.folder import earlier_issue_ids, new_issue_path
 from cepletter.sources.items import Item
 
 if TYPE_CHECKING:
@@ -97,15 +98,6 @@ def parse_since(text: str, settings: Settings | None) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=zone(settings))
 
 
-def earlier_issue_ids(settings: Settings | None, issue_id: str) -> list[str]:
-    """IDs of the issues before ``issue_id`` (IDs sort by date: 2025-10 < 2025-12)."""
-    if settings is None or not settings.issues_dir.is_dir():
-        return []
-    # As issue.list_issue_ids, without loading the YAML library when there is nothing to read.
-    ids = sorted(p.parent.name for p in settings.issues_dir.glob("*/issue.md"))
-    return [i for i in ids if i < issue_id]
-
-
 def window(settings: Settings | None, issue_id: str, *, since: datetime | None = None,
            days: int | None = None, all_items: bool = False) -> Window:
     """The candidates' window for ``issue_id``: --since/--days, else since the latest earlier issue."""
@@ -117,11 +109,12 @@ def window(settings: Settings | None, issue_id: str, *, since: datetime | None =
         # More days than there are since 1900 means "everything" (and no date overflow).
         days = min(days, (today(settings) - date(1900, 1, 1)).days)
         since = datetime.combine(today(settings) - timedelta(days=days), time(0, 0), tzinfo=zone(settings))
-    earlier = earlier_issue_ids(settings, issue_id)
+    earlier = earlier_issue_ids(settings.issues_dir, issue_id) if settings is not None else []
     used: set[str] = set()
     reason = f"since {since.date().isoformat()}" if since is not None else "no date limit"
     if earlier and settings is not None:
-        from cepletter.issue.file import issue_path, load
+        from cepletter.issue.file import load
+        from cepletter.issue.folder import issue_path
 
         latest = None
         for earlier_id in earlier:
@@ -258,12 +251,8 @@ def add_events(settings: Settings, issue: Issue, warn: Callable[[str], None] | N
 
 def save_draft(settings: Settings, issue: Issue, *, force: bool = False) -> Path:
     """Write ``issues/<ID>/issue.md`` atomically; an existing one only with ``force``."""
-    from cepletter.issue.file import issue_path, save
+    from cepletter.issue.file import save
 
-    path = issue_path(settings.issues_dir, issue.id)
-    if path.exists() and not force:
-        shown = path.relative_to(settings.root).as_posix() if path.is_relative_to(settings.root) else str(path)
-        raise IssueError(f"{shown} already exists",
-                         "Use --force to replace it (your edits in it are lost), or --issue ID for a new issue.")
+    path = new_issue_path(settings.root, settings.issues_dir, issue.id, force=force)
     save(issue, path)
     return path

@@ -16,11 +16,10 @@ import yaml
 
 from cepletter import dates
 from cepletter.errors import IssueError
+from cepletter.frontmatter import split_front_matter
 from cepletter.fsutil import atomic_write_text
+from cepletter.issue.folder import issue_path, latest_issue_id
 from cepletter.sources.items import Event, Item
-
-ISSUE_FILE = "issue.md"
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass
@@ -154,7 +153,6 @@ def save(issue: Issue, path: Path) -> None:
 
 # ---------------------------------------------------------------- loading
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", re.S | re.M)
 
 
 def _load_yaml(text: str) -> Any:
@@ -175,10 +173,10 @@ def _load_yaml(text: str) -> Any:
 
 def loads(text: str, issue_id: str, where: str) -> Issue:
     """Parse an issue file's text; ``where`` names it in error messages."""
-    match = _FRONT.match(text)
-    if not match:
+    parts = split_front_matter(text)
+    if parts is None:
         raise IssueError(f"{where}: no YAML front matter", "The file must start with a line '---', the settings, then '---'.")
-    front_text, body = match.group(1), match.group(2)
+    front_text, body = parts
     try:
         front = _load_yaml(front_text)
     except yaml.YAMLError as exc:
@@ -337,28 +335,6 @@ def load(path: Path) -> Issue:
     issue = loads(text, path.parent.name, str(path))
     issue.path = path
     return issue
-
-
-# ---------------------------------------------------------------- the issues folder
-
-def issue_path(issues_dir: Path, issue_id: str) -> Path:
-    if not ID_PATTERN.match(issue_id):
-        raise IssueError(f"{issue_id!r} is not a valid issue ID", "Use letters, digits, '-', '_' or '.', like 2025-12.")
-    return issues_dir / issue_id / ISSUE_FILE
-
-
-def list_issue_ids(issues_dir: Path) -> list[str]:
-    """IDs of the issues present, oldest first (IDs sort by date: 2025-10 < 2025-12)."""
-    if not issues_dir.is_dir():
-        return []
-    return sorted(p.parent.name for p in issues_dir.glob(f"*/{ISSUE_FILE}"))
-
-
-def latest_issue_id(issues_dir: Path) -> str:
-    ids = list_issue_ids(issues_dir)
-    if not ids:
-        raise IssueError(f"no issues in {issues_dir}", "Make one with `cepletter draft`.")
-    return ids[-1]
 
 
 def resolve(issues_dir: Path, issue_id: str | None) -> Issue:

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from cepletter.errors import WorkspaceError
 from cepletter.fsutil import atomic_write_bytes
-from cepletter.issue.file import Issue, issue_path, list_issue_ids, load
+from cepletter.issue.file import Issue, load
+from cepletter.issue.folder import issue_path, list_issue_ids
 from cepletter.publish.archive_page import index_page
 
 if TYPE_CHECKING:

@@ -172,9 +172,10 @@ def check_content(
 def previous_issue_date(issues_dir: Path, issue_id: str) -> date | None:
     """The date of the issue before ``issue_id`` (None when there is none or it cannot be read)."""
     from cepletter.errors import CepletterError
-    from cepletter.issue.file import issue_path, list_issue_ids, load
+    from cepletter.issue.file import load
+    from cepletter.issue.folder import earlier_issue_ids, issue_path
 
-    earlier = [i for i in list_issue_ids(issues_dir) if i < issue_id]
+    earlier = earlier_issue_ids(issues_dir, issue_id)
     if not earlier:
         return None
     try:

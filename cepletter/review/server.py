@@ -100,7 +100,7 @@ class PreviewState:
 def preview_state(root: Path, issue_id: str) -> PreviewState:
     """A state that rebuilds ``issue_id`` of the workspace at ``root``, reloading the config each time."""
     from cepletter.config import load_settings
-    from cepletter.issue.file import issue_path
+    from cepletter.issue.folder import issue_path
     from cepletter.render.renderer import template_dirs
     from cepletter.review.preview import build_preview
 

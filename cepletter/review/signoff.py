@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cepletter.errors import IssueError, UsageError
-from cepletter.issue.file import ISSUE_FILE, issue_path
+from cepletter.issue.folder import ISSUE_FILE, issue_path
 
 if TYPE_CHECKING:
     from cepletter.config import Settings

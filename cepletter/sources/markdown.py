@@ -15,7 +15,6 @@ Each file starts with YAML front matter::
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from cepletter import dates
 from cepletter.errors import SourceError
+from cepletter.frontmatter import split_front_matter
 from cepletter.sources.items import Item
 from cepletter.sources.sanitize import (
     absolute_url,
@@ -34,7 +34,6 @@ from cepletter.sources.sanitize import (
     title_from_text,
 )
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", re.S | re.M)
 _KEYS = {"id", "title", "date", "link", "category", "categories", "image", "summary", "author"}
 _HTTP = frozenset({"http", "https"})
 
@@ -72,11 +71,12 @@ def _read_file(path: Path, source: str, tz: ZoneInfo) -> Item:
         raise _fail(where, "not UTF-8 text", "Save the file as UTF-8.") from None
     except OSError as exc:
         raise _fail(where, f"cannot read: {exc.strerror}", "Check the file.") from None
-    match = _FRONT.match(text)
-    if not match:
+    parts = split_front_matter(text)
+    if parts is None:
         raise _fail(where, "no front matter", "Start the file with '---', then title:, date:, link:, then '---'.")
+    front_text, body = parts
     try:
-        front = yaml.safe_load(match.group(1)) or {}
+        front = yaml.safe_load(front_text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 2}" if mark is not None else ""
@@ -91,7 +91,7 @@ def _read_file(path: Path, source: str, tz: ZoneInfo) -> Item:
     if link is None:
         raise _fail(where, "link: missing or not an http(s) address",
                     "Add link: https://... (the page the newsletter's \"Read more\" opens).")
-    body_html = sanitize_html(_markdown(match.group(2)), link) if match.group(2).strip() else ""
+    body_html = sanitize_html(_markdown(body), link) if body.strip() else ""
     summary_md = _text(front, "summary", where)
     summary_html = sanitize_html(_markdown(summary_md), link) if summary_md else body_html
     title = plain_text(_text(front, "title", where)) or title_from_text(text_of(summary_html)) or path.stem
