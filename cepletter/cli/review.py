@@ -50,8 +50,9 @@ def _print_summary(env: Env, preview: Preview) -> None:
 
 def _print_findings(env: Env, findings: list[Finding], *, to_stderr: bool) -> None:
 
-    errors = [f for f in findings if f.is_error]
-    warnings = [f for f in findings if not f.is_error]
+    from cepletter.review import checks
+
+    errors, warnings = checks.errors(findings), checks.warnings(findings)
     if not findings:
         verdict = "  Checks     no problems found"
     else:
@@ -173,6 +174,7 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
       cepletter check
       cepletter check 2025-12 --strict --clients
     """
+    from cepletter.review import checks
     from cepletter.review.preview import build_preview
 
     result = build_preview(env.settings, issue_id, write=False)
@@ -187,8 +189,7 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
 
         report, clean_clients = client_report(result.html)
         out.print(report, markup=False)
-    errors = sum(1 for f in findings if f.is_error)
-    warnings = len(findings) - errors
+    errors, warnings = len(checks.errors(findings)), len(checks.warnings(findings))
     verdict = (f"{result.issue.id}: {errors} error{'s' * (errors != 1)}, "
                f"{warnings} warning{'s' * (warnings != 1)}")
     if clients and not clean_clients:

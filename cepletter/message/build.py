@@ -56,16 +56,12 @@ def one_line(value: str) -> str:
     return _CONTROL.sub(" ", value).strip()
 
 
-def _is_ascii(value: str) -> bool:
-    return value.isascii()
-
-
 def encode_header(name: str, value: str) -> str:
     """``Name: value`` folded, RFC 2047-encoded when the value is not ASCII (no line end)."""
     value = one_line(value)
     # A word too long to fold would make a line past SMTP's 998-character limit
     # (servers answer "500 Line too long"); encoded words can be split anywhere.
-    charset = "us-ascii" if _is_ascii(value) and not _LONG_WORD.search(value) else "utf-8"
+    charset = "us-ascii" if value.isascii() and not _LONG_WORD.search(value) else "utf-8"
     encoded = Header(value, charset, header_name=name).encode(linesep="\n")
     return f"{name}: {encoded}"
 
@@ -75,7 +71,7 @@ def _phrase(name: str) -> str:
     name = one_line(name)
     if not name:
         return ""
-    if not _is_ascii(name) or len(name) > _FOLD:
+    if not name.isascii() or len(name) > _FOLD:
         # Encoded words fold into short lines; a long plain phrase would not fold at all.
         return Header(name, "utf-8").encode(linesep="\n")
     if re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+", name):

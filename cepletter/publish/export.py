@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 import time
 import zipfile
@@ -71,9 +70,6 @@ def _atomic_file(path: Path) -> Iterator[int]:
         raise
 
 
-_FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
-
-
 def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> ExportResult:
     """Every subscriber's message (not the suppressed or invalid) in one mbox file, streamed."""
     factory = MessageFactory(settings, rendered)
@@ -85,9 +81,8 @@ def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> Expor
     with _atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fh:
         for recipient in recipients(settings.path(settings.delivery.subscribers), suppressed, set(), counts, result.invalid):
             data = factory.build(recipient).data
-            # Message bodies never start a line with "From " (the encoder writes =46rom),
-            # so this guard changes nothing in practice and mbox readers need no unquoting.
-            data = _FROM_LINE.sub(b">From ", data)
+            # No line of a message starts with "From " (the encoder writes =46rom), so
+            # the message goes in as it is and mbox readers need no unquoting.
             fh.write(envelope)
             fh.write(data)
             fh.write(b"\n" if data.endswith(b"\n") else b"\n\n")

@@ -5,8 +5,7 @@ Shared by `preview`, `preview --serve` and `check`; no click, no rich.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cepletter.config import Settings
@@ -35,7 +34,6 @@ class Preview:
     timings: Timings
     html_path: Path | None = None
     text_path: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def html_bytes(self) -> int:
@@ -72,7 +70,6 @@ def build_preview(
     issue_id: str | None,
     *,
     write: bool = True,
-    extra_check: Callable[[str], list[Finding]] | None = None,
 ) -> Preview:
     """Render ``issue_id`` (the latest when None), write build/ and check the result."""
     from cepletter.issue.file import resolve
@@ -96,8 +93,6 @@ def build_preview(
         issue.subject, issue.preheader, issue.items,
         checks.previous_issue_date(settings.issues_dir, issue.id),
     )
-    if extra_check is not None:
-        findings += extra_check(html)
     preview = Preview(issue, rendered, recipient, source, html, text, findings, timings)
     if write:
         folder = build_dir(issue)

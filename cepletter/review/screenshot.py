@@ -244,12 +244,6 @@ class Browser:
         return base64.b64decode(shot["data"])
 
 
-def page_file(page: str, folder: Path, name: str = "page.html") -> Path:
-    path = folder / name
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
 def screenshots(html_path: Path, folder: Path, *, dark: bool = False) -> list[Path]:
     """desktop.png (600 px) and mobile.png (375 px) of the built email, for approvers."""
     outputs = []
