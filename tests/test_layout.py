@@ -16,7 +16,7 @@ from cepletter.render import inlinecache, inliner, linewrap, rendercache
 
 PACKAGE = Path(cepletter.__file__).resolve().parent
 SHARED = {"__init__", "errors", "config", "fsutil", "workspace", "dates"}
-STAGES = ["sources", "issue", "render", "message", "review", "deliver", "publish", "cli"]
+STAGES = ["sources", "issue", "render", "message", "review", "deliver", "publish", "desk", "cli"]
 CLI_ONLY = {"click", "rich"}
 
 
@@ -120,5 +120,5 @@ def test_the_inline_cache_key_covers_the_inliner_and_the_line_layout() -> None:
 def test_the_render_cache_key_covers_every_stage_folder() -> None:
     files = rendercache.code_files()
     folders = {path.relative_to(PACKAGE).parts[0] for path in files}
-    assert set(STAGES) <= folders
+    assert {stage for stage in STAGES if (PACKAGE / stage).is_dir()} <= folders
     assert Path(inliner.__file__).resolve() in files
