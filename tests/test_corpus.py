@@ -87,7 +87,7 @@ def test_untitled_items_get_titles_from_their_text(corpus: Path) -> None:
     items = parse_document((corpus / "rss-scriptingnews-untitled-items.xml").read_bytes(),
                            where="x", base=None, source="s")
     assert items[0].title == "Good morning students and teachers!"
-    assert all(0 < len(i.title) <= 80 or i.title for i in items)
+    assert all(0 < len(i.title) <= 80 for i in items), [i.title for i in items if not 0 < len(i.title) <= 80]
 
 
 def test_gravatar_and_video_are_not_the_image(corpus: Path) -> None:

@@ -192,7 +192,8 @@ def test_a_dropped_connection_is_an_outcome(tmp_path: Path) -> None:
         connection = smtp_transport(tmp_path, server.port, security="none").connect()
         outcome = connection.send("a@example.org", "drop@example.org", MESSAGE)
         connection.close()
-    assert outcome.dropped or outcome.code == 421
+    # The server closes the connection before its 421 can be written: the client sees it drop.
+    assert outcome.dropped and outcome.code == 0
 
 
 def test_maildir_is_a_standard_maildir(tmp_path: Path) -> None:
