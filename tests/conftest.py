@@ -34,6 +34,14 @@ def corpus() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read this machine's real keyring, and no password in the environment unless a test sets one."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("CEPLETTER_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("CEPLETTER_IMAP_PASSWORD", raising=False)
+
+
 Invoke = Callable[..., Result]
 
 

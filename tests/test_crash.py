@@ -29,12 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 JOURNAL = Path("issues/2025-12/send-log.jsonl")
 
 
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    monkeypatch.delenv("CEPLETTER_SMTP_PASSWORD", raising=False)
-
-
 def smtp_config(port: int, connections: int) -> str:
     return (
         f'[delivery]\ntransport = "smtp"\nrate = 1000\nconnections = {connections}\nretries = 2\n'

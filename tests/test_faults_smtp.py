@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from conftest import Invoke
 from deliverykit import make_workspace
 from faultservers import FaultServer
@@ -23,12 +22,6 @@ from faultservers import FaultServer
 from cepletter.deliver.journal import read_results
 
 JOURNAL = Path("issues/2025-12/send-log.jsonl")
-
-
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    monkeypatch.delenv("CEPLETTER_SMTP_PASSWORD", raising=False)
 
 
 def config(port: int, *, connections: int = 3, retries: int = 5, retry_max_seconds: float = 60,

@@ -36,8 +36,7 @@ SECRET = "Pa55-net-S3CRET"
 
 
 @pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+def password_in_environment(no_keyring: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CEPLETTER_SMTP_PASSWORD", SECRET)
 
 

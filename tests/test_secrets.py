@@ -26,11 +26,6 @@ SECRET = "Pa55-cepletter-S3CRET-7f1e"
 ENCODINGS = [SECRET, base64.b64encode(SECRET.encode()).decode(), base64.b64encode(f"\0newsletter\0{SECRET}".encode()).decode()]
 
 
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-
-
 def smtp_settings(port: int, security: str = "none", ca_file: str | None = None) -> str:
     ca = f'ca_file = "{ca_file}"\n' if ca_file else ""
     return (f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\nusername = "newsletter"\n'

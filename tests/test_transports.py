@@ -24,13 +24,6 @@ from cepletter.errors import DeliveryError
 MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
 
 
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Never read this machine's real keyring; "no password there" unless a test sets the variable.
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    monkeypatch.delenv(PASSWORD_ENV, raising=False)
-
-
 def smtp_transport(tmp_path: Path, port: int, **smtp: Any) -> SmtpTransport:
     settings = make_settings(
         tmp_path, delivery={"transport": "smtp"}, smtp={"host": "127.0.0.1", "port": port, "timeout": 10, **smtp}
