@@ -1,7 +1,6 @@
 """Inlined pages kept on disk, so that `send` after `preview` does not inline again.
 
-Inlining (premailer) is the slow step of a render: a third of a second to load
-and more to run. Its result depends only on the page Jinja produced (and on
+Inlining (premailer) is the slow step of a render, both to load and to run. Its result depends only on the page Jinja produced (and on
 the inliner's and the line layout's code: the page is kept laid out in lines), so it is kept under the workspace's cache folder, keyed
 by a hash of both. The placeholder tokens carry a random salt per render; the
 salt is taken out of the key and the stored page and put back on the way out,

@@ -34,15 +34,15 @@ PREMAILER_OPTIONS: dict[str, object] = {
     "keep_style_tags": False,
     "remove_classes": False,
     # Its check for floated images parses every image style with full CSS
-    # validation, which costs a third of a second on first use; the theme
-    # floats no images.
+    # validation, the slowest thing it does on first use; the theme floats no
+    # images.
     "align_floating_images": False,
     "cssutils_logging_level": logging.CRITICAL,
 }
 
 
 def load() -> None:
-    """Import premailer and cssutils (a third of a second, once per process)."""
+    """Import premailer and cssutils, once per process: apart, so a render can time it as set-up."""
     import cssutils  # noqa: F401
     import premailer  # noqa: F401
 
