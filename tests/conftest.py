@@ -5,14 +5,38 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from click.testing import CliRunner, Result
 
 from cepletter.cli.env import Env
 from cepletter.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip a test whose outside part (a browser, a server, a corpus) is not here, except in CI.
+
+    CI installs every such part, so there a missing one is a failure: a skip
+    would hide that the tests protecting users did not run.
+    """
+    if in_ci():
+        pytest.fail(f"{reason}, and CI must run this test")
+    pytest.skip(reason)
+
+
+# In CI the property tests run the same examples every time, so a red run always
+# means a real regression; a found counterexample is then kept with @example.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if in_ci():
+    hypothesis_settings.load_profile("ci")
 
 
 def corpus_dir() -> Path | None:
@@ -30,7 +54,7 @@ def corpus_dir() -> Path | None:
 def corpus() -> Path:
     path = corpus_dir()
     if path is None:
-        pytest.skip("feed corpus not found: set CEPLETTER_FEED_CORPUS or place shared/ beside the repo")
+        missing("feed corpus not found: set CEPLETTER_FEED_CORPUS or place shared/ beside the repo")
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 import shutil
 import subprocess
 import tempfile
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from conftest import Invoke
+from conftest import Invoke, missing
 from publishkit import make_issue, make_workspace
 
 from cepletter.config import Settings
@@ -231,9 +230,7 @@ def chromium() -> str | None:
 def dump_dom(url: str) -> str:
     browser = chromium()
     if browser is None:
-        if os.environ.get("CEPLETTER_REQUIRE_BROWSER") == "1":
-            pytest.fail("no chromium on PATH, and CEPLETTER_REQUIRE_BROWSER=1")
-        pytest.skip("no chromium on PATH (install chromium to run the browser tests)")
+        missing("no Chromium on PATH (install chromium to run the browser tests)")
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,17 +1,17 @@
 """The rendered email in headless Chromium: content shown, no sideways scrolling, dark mode, screenshots.
 
-Skipped when no Chromium is on PATH, unless CEPLETTER_REQUIRE_BROWSER=1 (CI), where that fails.
+Skipped when no Chromium is on PATH, except in CI (CI=true), where that fails.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import missing
 from renderkit import EXAMPLE_ISSUE, make_issue, make_workspace
 
 from cepletter.issue.file import load
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if find_browser() is None:
-        if os.environ.get("CEPLETTER_REQUIRE_BROWSER") == "1":
-            pytest.fail("CEPLETTER_REQUIRE_BROWSER=1 but no chromium, chromium-browser or google-chrome on PATH")
-        pytest.skip("no Chromium on PATH (install chromium to run the browser tests)")
+        missing("no Chromium on PATH (install chromium to run the browser tests)")
     with Browser() as chromium:
         yield chromium
 

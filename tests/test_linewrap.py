@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cepletter.render.linewrap import break_points, compact_html, layout_html, wrap_html
@@ -187,6 +187,7 @@ _page = st.lists(st.one_of(_element(), st.tuples(_word, _space).map("".join), st
 
 @settings(max_examples=200, deadline=None)
 @given(page=_page, limit=st.integers(min_value=20, max_value=200))
+@example(page="<a ;;;==' ;;;;;;;'>x</a>", limit=20)  # found under CI load: "==" before a quoted value
 def test_wrapping_changes_no_meaning(page: str, limit: int) -> None:
     wrapped = wrap_html(page, limit)
     assert only_whitespace_became_line_feeds(page, wrapped)

@@ -187,6 +187,11 @@ def _tag(html: str, i: int) -> Generator[int, None, tuple[int, bool]]:
                 if html[k] in _BREAKABLE:
                     yield k
             i = j + 1
+            # "a==' b'": a browser reads the value ='  and a new attribute, Python's
+            # parser (and others) a quoted ' b'. Read it the second way: a space that is
+            # inside a value for any reader is never a break point.
+            while i < n and html[i] == "=":
+                i += 1
             while i < n and html[i] in _WS:
                 if html[i] in _BREAKABLE:
                     yield i
