@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from hypothesis import settings as hypothesis_settings
 from click.testing import CliRunner, Result
+from hypothesis import settings as hypothesis_settings
 
 from cepletter.cli.env import Env
 from cepletter.cli.main import cli
