@@ -64,6 +64,7 @@ class DeliverySettings:
     transport: str = "maildir"
     maildir: str = "outbox"
     subscribers: str = "subscribers.csv"
+    # Addresses never to mail. A missing file stops a send; only an explicit "" means no list.
     suppressed: str = "suppressed.csv"
     rate: float = 10.0
     connections: int = 2
@@ -112,6 +113,11 @@ class Settings:
         """A path from the config, relative to the workspace."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.root / p
+
+    @property
+    def suppressed_path(self) -> Path | None:
+        """The suppression list; None only when cepletter.toml says ``suppressed = ""``."""
+        return self.path(self.delivery.suppressed) if self.delivery.suppressed else None
 
 
 # ---------------------------------------------------------------- schema
@@ -300,6 +306,12 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
         raise c.fail("delivery", "connections", "must be between 1 and 50", "Use a small number such as 2.")
     if delivery.retries < 0 or delivery.retry_max_seconds < 0:
         raise c.fail("delivery", "retries", "must not be negative", "Use 0 or more.")
+    if not delivery.subscribers.strip():
+        raise c.fail("delivery", "subscribers", "is empty", 'Name the list, e.g. "subscribers.csv".')
+    if delivery.suppressed != delivery.suppressed.strip():
+        # "  " is not taken for "no list": sending with no suppression list is never an accident.
+        raise c.fail("delivery", "suppressed", f"{delivery.suppressed!r} has spaces around the file name",
+                     'Write the name alone, e.g. "suppressed.csv" (suppressed = "" means no suppression list).')
     smtp = SmtpSettings(**c.check("smtp", data["smtp"], _SMTP)) if "smtp" in data else None
     if delivery.transport == "smtp" and smtp is None:
         raise ConfigError(f"{path.name}: [smtp]: missing, but [delivery] transport = \"smtp\"",

@@ -22,7 +22,7 @@ from cepletter.issue.folder import earlier_issue_ids, new_issue_path
 from cepletter.sources.items import Item
 
 if TYPE_CHECKING:
-    from cepletter.issue.file import Issue
+    from cepletter.issue.file import Issue, IssueItem
 
 Warn = Callable[[str], None]
 
@@ -90,12 +90,16 @@ def select_sources(settings: Settings | None, names: Sequence[str], feeds: Seque
 
 # ---------------------------------------------------------------- the window
 
-def parse_since(text: str, settings: Settings | None) -> datetime:
+def parse_day(text: str, option: str) -> date:
+    """A day given on the command line as YYYY-MM-DD."""
     try:
-        day = date.fromisoformat(text.strip())
+        return date.fromisoformat(text.strip())
     except ValueError:
-        raise UsageError(f"--since {text}: not a date", "Write it as YYYY-MM-DD, e.g. --since 2025-10-15.") from None
-    return datetime.combine(day, time(0, 0), tzinfo=zone(settings))
+        raise UsageError(f"{option} {text}: not a date", f"Write it as YYYY-MM-DD, e.g. {option} 2025-10-15.") from None
+
+
+def parse_since(text: str, settings: Settings | None) -> datetime:
+    return datetime.combine(parse_day(text, "--since"), time(0, 0), tzinfo=zone(settings))
 
 
 def window(settings: Settings | None, issue_id: str, *, since: datetime | None = None,
@@ -189,8 +193,8 @@ def month_name(issue_id: str, day: date) -> str:
     return dates.month_year(day.year, day.month)
 
 
-def preheader(items: Sequence[Item], limit: int = 110) -> str:
-    """"In this issue: A; B; C" from the first items' titles, kept short."""
+def preheader(items: Sequence[Item | IssueItem], limit: int = 110) -> str:
+    """"In this issue: A; B; C" from the first items' titles, kept short (the desk keeps it following the items)."""
     text = "In this issue: "
     for index, item in enumerate(items):
         addition = (item.title if index == 0 else f"; {item.title}")

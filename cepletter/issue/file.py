@@ -255,7 +255,8 @@ def _issue_from(front: dict[str, Any], body: str, issue_id: str, where: str) -> 
         if not isinstance(raw, dict):
             raise _fail(where, label, "must have heading: and items:")
         _check_keys(raw, ("heading", "items"), where, f"{label}.")
-        heading = _req_str(raw, "heading", where, f"{label}.heading")
+        # One section may have an empty heading: the issue is then a single list, without a heading.
+        heading = _req_str(raw, "heading", where, f"{label}.heading", allow_empty=len(sections_raw) == 1)
         items_raw = raw.get("items")
         if not isinstance(items_raw, list) or not items_raw:
             raise _fail(where, f"{label} ({heading})", "has no items", "Add items or remove the section.")
