@@ -105,11 +105,21 @@ def test_missing_list_is_a_clear_error(tmp_path: Path) -> None:
 def test_suppression_list_with_or_without_header(tmp_path: Path) -> None:
     with_header = tmp_path / "a.csv"
     with_header.write_text("email,reason\nGone@Example.org,unsubscribed\nnot valid@x,bounced\n", encoding="utf-8")
-    assert read_suppressed(with_header) == {"gone@example.org", "not valid@x"}
+    # An entry that is not a valid address is still honoured, with the spaces taken out.
+    assert read_suppressed(with_header) == {"gone@example.org", "notvalid@x"}
     bare = tmp_path / "b.csv"
     bare.write_text("gone@example.org\nother@example.org\n", encoding="utf-8")
     assert read_suppressed(bare) == {"gone@example.org", "other@example.org"}
-    assert read_suppressed(tmp_path / "absent.csv") == set()
+    assert read_suppressed(None) == set()
+
+
+def test_a_missing_suppression_list_is_an_error_not_an_empty_list(tmp_path: Path) -> None:
+    with pytest.raises(SubscriberError, match=r"absent\.csv: suppression list not found") as caught:
+        read_suppressed(tmp_path / "absent.csv")
+    assert caught.value.hint is not None and 'suppressed = ""' in caught.value.hint
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(SubscriberError, match=r"folder\.csv: the suppression list is a folder, not a file"):
+        read_suppressed(tmp_path / "folder.csv")
 
 
 def test_empty_file_has_no_rows(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ def prepare(
         lock.acquire()
     try:
         already = sent_keys(folder / JOURNAL_NAME)
-        suppressed = read_suppressed(settings.path(settings.delivery.suppressed))
+        suppressed = read_suppressed(settings.suppressed_path)
         factory = MessageFactory(settings, rendered, crlf=isinstance(transport, SmtpTransport))
         job = Job(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
