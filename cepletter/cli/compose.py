@@ -168,11 +168,13 @@ def items(env: Env, since: str | None, days: int | None, source_names: tuple[str
 @click.option("--all", "pick_all", is_flag=True, help="Include every candidate item, newest first.")
 @_window_options
 @click.option("--title", metavar="TEXT", help='The issue\'s title (default: "Newsletter <Month> <Year>").')
+@click.option("--date", "issue_date", metavar="DATE",
+              help="The issue's date, YYYY-MM-DD; its events section covers two months from it.  [default: today]")
 @click.option("--force", is_flag=True, help="Replace an existing issue file.")
 @pass_env
 def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, since: str | None,
           days: int | None, source_names: tuple[str, ...], feeds: tuple[str, ...], all_items: bool,
-          title: str | None, force: bool) -> None:
+          title: str | None, issue_date: str | None, force: bool) -> None:
     """Write issues/<ID>/issue.md from the chosen items, in the order chosen.
 
     Numbers are those `cepletter items` shows for the same options. Without
@@ -192,7 +194,7 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
     if pick is not None and pick_all:
         raise UsageError("--pick and --all cannot be used together", "Give one of them.")
     settings = env.settings
-    day = compose.today(settings)
+    day = compose.parse_day(issue_date, "--date") if issue_date else compose.today(settings)
     issue_id = issue_id or compose.default_issue_id(day)
     new_issue_path(settings.root, settings.issues_dir, issue_id, force=force)
     if pick is None and not pick_all and not env.stdin_is_terminal():
