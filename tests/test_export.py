@@ -120,7 +120,7 @@ def test_zip_packs_local_images_and_nothing_from_outside(tmp_path: Path) -> None
     (tmp_path / "outside.png").write_bytes(b"secret")
     folder = ws / "issues" / "2025-12"
     (folder / "images").mkdir()
-    (folder / "images" / "logo.png").write_bytes(b"\x89PNG fake")
+    (folder / "images" / "logo.png").write_bytes(PNG)
     rendered = _rendered_with_images()
     assert local_images(rendered.web()[0]) == ["images/logo.png", "../../../../outside.png", "missing.gif"]
     result = write_zip(load_settings(ws), rendered, folder, tmp_path / "out.zip")
@@ -128,7 +128,31 @@ def test_zip_packs_local_images_and_nothing_from_outside(tmp_path: Path) -> None
     assert len(result.warnings) == 2 and all("left out" in w for w in result.warnings)
     with zipfile.ZipFile(tmp_path / "out.zip") as archive:
         assert sorted(archive.namelist()) == ["images/logo.png", "newsletter.html", "newsletter.txt"]
-        assert archive.read("images/logo.png") == b"\x89PNG fake"
+        assert archive.read("images/logo.png") == PNG
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
+
+
+def test_zip_never_packs_a_workspace_data_file(tmp_path: Path, run: Invoke) -> None:
+    """A template that names the list, the settings or a disguised file gets images only."""
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "images").mkdir()
+    (ws / "images" / "logo.png").write_bytes(PNG)
+    (ws / "images" / "list.png").write_bytes((ws / "subscribers.csv").read_bytes())  # a CSV named .png
+    (ws / "images" / "notes.txt").write_text("not an image", encoding="utf-8")
+    (ws / "templates").mkdir(exist_ok=True)
+    (ws / "templates" / "_header.html.j2").write_text(
+        "".join(f'<img src="{src}" alt="">' for src in (
+            "subscribers.csv", "cepletter.toml", "../ws/subscribers.csv", "images/../subscribers.csv",
+            "images/list.png", "images/notes.txt", "suppressed.csv", "images/logo.png", "logo.png")),
+        encoding="utf-8")
+    result = run("-C", str(ws), "export", "--format", "zip")
+    assert result.exit_code == 0, result.stderr
+    with zipfile.ZipFile(ws / BUILD / "2025-12.zip") as archive:
+        assert sorted(archive.namelist()) == ["images/logo.png", "logo.png", "newsletter.html", "newsletter.txt"]
+        assert archive.read("images/logo.png") == archive.read("logo.png") == PNG
+    assert result.stderr.count("left out") == 7
 
 
 def test_exports_replace_files_whole(tmp_path: Path) -> None:

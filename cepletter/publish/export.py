@@ -117,13 +117,46 @@ def local_images(html: str) -> list[str]:
     return list(seen)
 
 
-def _find_image(src: str, bases: list[Path], root: Path) -> Path | None:
+# What an image file starts with, by extension: a file is packed only when its
+# name and its content agree that it is an image.
+_IMAGE_MAGIC: dict[str, tuple[bytes, ...]] = {
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".gif": (b"GIF87a", b"GIF89a"),
+    ".webp": (b"RIFF",),
+}
+IMAGES_FOLDER = "images"
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` is a PNG, JPEG, GIF or WebP image, by its extension and its first bytes."""
+    magic = _IMAGE_MAGIC.get(path.suffix.lower())
+    if magic is None:
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    if path.suffix.lower() == ".webp" and head[8:12] != b"WEBP":
+        return False
+    return head.startswith(magic)
+
+
+def _find_image(src: str, folders: list[Path]) -> Path | None:
+    """The image ``src`` names, when it is an image file inside one of the images ``folders``.
+
+    A template can name any path; only images from an images folder are packed,
+    so a zip for a mailing service never carries subscribers.csv, cepletter.toml
+    or anything else of the workspace's.
+    """
     rel = unquote(urlsplit(src).path)
-    for base in bases:
-        candidate = (base / rel).resolve()
-        # Never pack a file from outside the workspace, whatever the HTML says.
-        if candidate.is_file() and candidate.is_relative_to(root.resolve()):
-            return candidate
+    for folder in folders:
+        base = folder.resolve()
+        for candidate in ((folder.parent / rel).resolve(), (base / rel).resolve()):
+            if candidate.is_relative_to(base) and candidate.is_file() and is_image_file(candidate):
+                return candidate
     return None
 
 
@@ -131,16 +164,18 @@ def write_zip(settings: Settings, rendered: PersonalIssue, folder: Path, path: P
     """newsletter.html, newsletter.txt and the local images at the paths the HTML names."""
     html, text = rendered.web()
     result = ExportResult(path)
-    bases = [folder, settings.root]
+    folders = [folder / IMAGES_FOLDER, settings.root / IMAGES_FOLDER]
     with _atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fh:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("newsletter.html", html.encode("utf-8"))
             archive.writestr("newsletter.txt", text.encode("utf-8"))
             for src in local_images(html):
                 name = PurePosixPath(unquote(urlsplit(src).path))
-                found = _find_image(src, bases, settings.root)
+                found = _find_image(src, folders)
                 if found is None or ".." in name.parts:
-                    result.warnings.append(f"image {src}: no such file in the issue folder or the workspace; left out")
+                    result.warnings.append(
+                        f"image {src}: not a PNG, JPEG, GIF or WebP image in the issue's or the workspace's "
+                        f"{IMAGES_FOLDER}/ folder; left out")
                     continue
                 archive.write(found, name.as_posix())
                 result.images.append(name.as_posix())
