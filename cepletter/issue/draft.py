@@ -206,27 +206,33 @@ def preheader(items: Sequence[Item | IssueItem], limit: int = 110) -> str:
     return shorten(text, limit + 20)
 
 
+def snapshot(item: Item, settings: Settings | None) -> IssueItem:
+    """The issue's copy of a candidate: what the feed said, dated as the editors read dates."""
+    from cepletter.issue.file import IssueItem
+
+    if not item.link.lower().startswith(("http://", "https://")):
+        raise IssueError(f"item {item.title!r} from {item.source} has no web address",
+                         "Its \"Read more\" needs one: leave the item out, or add a link to the source.")
+    snap = IssueItem.from_item(item)
+    if item.date is not None:
+        snap.date = item.date.astimezone(zone(settings))
+    return snap
+
+
 def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, settings: Settings | None,
                 title: str | None = None) -> Issue:
     """The new Issue: sections by category in order of first appearance, a placeholder intro."""
-    from cepletter.issue.file import Issue, IssueItem, Section
+    from cepletter.issue.file import Issue, Section
 
     if not picked:
         raise UsageError("no items picked", "Pick at least one item.")
-    for item in picked:
-        if not item.link.lower().startswith(("http://", "https://")):
-            raise IssueError(f"item {item.title!r} from {item.source} has no web address",
-                             "Its \"Read more\" needs one: leave the item out, or add a link to the source.")
+    snapshots = [snapshot(item, settings) for item in picked]
     month = month_name(issue_id, issue_date)
     name = settings.newsletter.name if settings is not None else "Newsletter"
-    tz = zone(settings)
     sections: dict[str, Section] = {}
-    for item in picked:
+    for item, snap in zip(picked, snapshots, strict=True):
         heading = item.category or DEFAULT_HEADING
-        snapshot = IssueItem.from_item(item)
-        if item.date is not None:
-            snapshot.date = item.date.astimezone(tz)  # as the editors read dates
-        sections.setdefault(heading, Section(heading=heading)).items.append(snapshot)
+        sections.setdefault(heading, Section(heading=heading)).items.append(snap)
     intro = (
         f"Welcome to the {month} issue of the {name}.\n\n"
         "_Replace these lines with a short introduction: what stands out in this issue, "
