@@ -62,25 +62,18 @@ def test_feed_lists_and_drafts(name: str, corpus: Path, workspace: Path, run: In
 
 
 def test_fast_path_agrees_with_feedparser(corpus: Path) -> None:
-    """Where the fast reader takes a feed, it gives what feedparser would (or better, as noted)."""
+    """Where the fast reader takes a feed, it gives exactly what reading it through feedparser gives."""
     compared = []
     for name in sorted(manifest(corpus)):
         data = (corpus / name).read_bytes()
         if data.lstrip()[:1] in (b"{", b"[") or fastfeed.parse(data) is None:
-            continue  # JSON Feed, or left to feedparser (not well-formed, RSS 1.0, ...)
+            continue  # JSON Feed, or left to feedparser (Atom, RSS 1.0, not UTF-8, not well-formed, ...)
         compared.append(name)
         fast = feeds.parse_xml_feed(data, where=name, base=None, source="s")
         slow = feeds._parse_with_feedparser(data, where=name, base=None, source="s", max_items=10_000, warn=None)
-        assert len(fast) == len(slow), name
-        for a, b in zip(fast, slow, strict=True):
-            assert (a.id, a.title, a.summary, a.categories, a.image) == (
-                b.id, b.title, b.summary, b.categories, b.image), name
-            # feedparser cannot read localised dates ("mer, 16 nov 2022"); the fast reader can.
-            assert a.date == b.date or b.date is None, name
-            # Atom's xml:base: feedparser takes the feed's base, the fast reader its alternate link.
-            assert a.link == b.link or a.link.rstrip("/") in b.link, name
-    # Every well-formed RSS 2.0 and Atom 1.0 feed of the corpus takes the fast path.
-    assert len(compared) >= 20, compared
+        assert fast == slow, name
+    # The plain UTF-8 RSS 2.0 feeds of the corpus take the fast path.
+    assert len(compared) >= 10, compared
 
 
 def test_untitled_items_get_titles_from_their_text(corpus: Path) -> None:

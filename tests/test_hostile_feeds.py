@@ -47,7 +47,9 @@ PAYLOADS = [
 BIDI_TITLE = "Invoice \u202eFDP.exe\u202c is \u2066ready\u2069"
 JINJA_TITLE = "Sum {{ 7*7 }} and {% for x in range(3) %}X{% endfor %}"
 SLOT_TITLE = "Mail {{ recipient.email }} to {{ unsubscribe_url }}"
-TITLES = [BIDI_TITLE, JINJA_TITLE, "<script>PWNED</script>Scripted title", SLOT_TITLE]
+# A title is text: its markup is shown as characters, never run.
+SCRIPT_TITLE = "<script>alert(1)</script> Scripted title"
+TITLES = [BIDI_TITLE, JINJA_TITLE, SCRIPT_TITLE, SLOT_TITLE]
 SUMMARY_TAIL = " {{ recipient.name }} {% if true %}IF{% endif %}"
 BIDI = ("\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069")
 
@@ -114,9 +116,9 @@ def test_hostile_markup_never_reaches_the_list_the_issue_or_the_email(ws: Path, 
     assert listed.exit_code == 0, listed.stderr
     assert f"{len(PAYLOADS)} items" in listed.stderr
     titles = [line.split("\t")[4] for line in listed.stdout.splitlines()]
-    # Bidi controls are taken out; template-like text is kept literally; tags are gone.
+    # Bidi controls are taken out; template-like text and markup in a title are kept literally.
     assert "Invoice FDP.exe is ready" in titles
-    assert JINJA_TITLE in titles and SLOT_TITLE in titles and "Scripted title" in titles
+    assert JINJA_TITLE in titles and SLOT_TITLE in titles and SCRIPT_TITLE in titles
     assert "PWNED" not in listed.stdout and not any(c in listed.stdout for c in BIDI)
 
     drafted = run("-C", str(ws), "draft", "--feed", feed.name, "--all", "--issue", "2026-01")
@@ -136,6 +138,7 @@ def test_hostile_markup_never_reaches_the_list_the_issue_or_the_email(ws: Path, 
     assert_no_active_content(body)
     assert "PWNED" not in html and "PWNED" not in text
     assert not any(c in html + text for c in BIDI)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Scripted title" in body and SCRIPT_TITLE in text
     # Template syntax from the feed is text: shown as written, never evaluated.
     for literal in ("{{ 7*7 }}", "{% for x in range(3) %}X{% endfor %}", "{{ recipient.name }}", "{% if true %}IF"):
         assert literal in html and literal in text
@@ -228,7 +231,7 @@ def test_deeply_nested_markup_is_flattened_not_a_hang_or_a_crash(ws: Path, run: 
     xhtml_deep = "<div>" * 20_000 + "Deep xhtml survives." + "</div>" * 20_000
     (ws / "deep.xml").write_text(
         '<?xml version="1.0"?><rss version="2.0"><channel><title>Deep</title><link>https://example.org/</link>'
-        f"<item><title>{escape('<b>' * 5000)}Deep title</title><link>https://example.org/deep</link>"
+        f"<item><title>{escape('<b>' * 5000)}Deep title{escape('</b>' * 5000)}</title><link>https://example.org/deep</link>"
         f"<pubDate>Wed, 10 Dec 2025 09:00:00 +0000</pubDate><description><![CDATA[{html_deep}]]></description></item>"
         "</channel></rss>", encoding="utf-8")
     (ws / "deep-atom.xml").write_text(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import Invoke
 
 from cepletter.config import SourceSettings, load_settings
 from cepletter.errors import SourceError
@@ -373,3 +375,119 @@ def test_reused_guid_keeps_both_posts_with_stable_ids() -> None:
     assert first[0].id == "g1"
     assert first[1].id.startswith("g1#") and len(first[1].id) == len("g1#") + 12
     assert [i.id for i in parse(feed)] == [i.id for i in first]
+
+
+# ---------------------------------------------------------------- read as feedparser reads (through the CLI)
+
+RSS_HEAD = ('<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/">'
+            "<channel><title>T</title><link>https://example.org/</link>")
+ATOM_HEAD = '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><link href="https://example.org/"/><id>urn:x</id><updated>2025-12-01T00:00:00Z</updated>'
+
+
+def cli_items(tmp_path: Path, run: Invoke, name: str, data: bytes) -> list[list[str]]:
+    """`items --feed` over ``data``: one row (number, date, source, category, title) per item."""
+    from cepletter.workspace import init_workspace
+
+    ws = tmp_path / "ws"
+    if not ws.exists():
+        init_workspace(ws)
+    (ws / name).write_bytes(data)
+    result = run("-C", str(ws), "items", "--feed", name)
+    assert result.exit_code == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.splitlines()]
+
+
+def drafted(tmp_path: Path, run: Invoke, name: str, data: bytes) -> list[Any]:
+    """The items of an issue drafted from ``data`` alone."""
+    from cepletter.issue.file import load
+
+    cli_items(tmp_path, run, name, data)
+    result = run("-C", str(tmp_path / "ws"), "draft", "--issue", "t", "--all", "--force", "--feed", name)
+    assert result.exit_code == 0, result.stderr
+    return list(load(tmp_path / "ws" / "issues" / "t" / "issue.md").items)
+
+
+def test_escaped_markup_in_text_is_kept_as_characters(tmp_path: Path, run: Invoke) -> None:
+    rss = (RSS_HEAD + "<item><title>Vec&lt;T&gt; and &lt;template&gt; explained</title>"
+           "<link>https://example.org/vec</link><pubDate>Wed, 10 Dec 2025 09:00:00 +0000</pubDate></item>"
+           "<item><title>Bold &lt;b&gt;news&lt;/b&gt; &amp;amp; more</title><link>https://example.org/b</link>"
+           "<pubDate>Tue, 09 Dec 2025 09:00:00 +0000</pubDate></item></channel></rss>")
+    assert [row[4] for row in cli_items(tmp_path, run, "rss.xml", rss.encode())] == [
+        "Vec<T> and <template> explained",
+        "Bold news & more",  # escaped HTML that feedparser takes for HTML (a closed tag) is read as HTML
+    ]
+    atom = (ATOM_HEAD + '<entry><id>https://example.org/blink</id><updated>2025-12-10T09:00:00Z</updated>'
+            '<title type="text">History of the &lt;blink&gt; tag</title>'
+            '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">The &lt;script&gt; tag runs code; '
+            "<b>never</b> trust it.</div></content></entry></feed>")
+    item = drafted(tmp_path, run, "atom.xml", atom.encode())[0]
+    assert item.title == "History of the <blink> tag"
+    assert item.summary == "<p>The &lt;script&gt; tag runs code; never trust it.</p>"
+
+
+def test_latin1_label_with_windows_1252_bytes(tmp_path: Path, run: Invoke) -> None:
+    rss = ('<?xml version="1.0" encoding="ISO-8859-1"?>' + RSS_HEAD
+           + "<item><title>Don\x92t \x93quote\x94 me \x96 caf\xe9</title><link>https://example.org/q</link></item>"
+           "</channel></rss>")
+    rows = cli_items(tmp_path, run, "latin1.xml", rss.encode("latin-1"))
+    assert rows[0][4] == "Don’t “quote” me – café"
+
+
+def test_dc_title_and_dcterms_dates(tmp_path: Path, run: Invoke) -> None:
+    rss = (RSS_HEAD
+           + "<item><dc:title>Titled by Dublin Core</dc:title><link>https://example.org/1</link>"
+           "<dcterms:issued>2025-12-03T10:00:00Z</dcterms:issued></item>"
+           "<item><title>Modified</title><link>https://example.org/2</link>"
+           "<dcterms:modified>2025-12-02T10:00:00Z</dcterms:modified></item>"
+           "<item><title>Created</title><link>https://example.org/3</link>"
+           "<dcterms:created>2025-12-01T10:00:00Z</dcterms:created></item></channel></rss>")
+    rows = cli_items(tmp_path, run, "dc.xml", rss.encode())
+    assert [(row[1], row[4]) for row in rows] == [
+        ("2025-12-03", "Titled by Dublin Core"), ("2025-12-02", "Modified"), ("2025-12-01", "Created")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-le", "utf-32-be", "utf-16", "utf-16-be"])
+def test_utf_16_and_utf_32_feeds(tmp_path: Path, run: Invoke, encoding: str) -> None:
+    label = "utf-32" if "32" in encoding else "utf-16"
+    rss = (f'<?xml version="1.0" encoding="{label}"?>' + RSS_HEAD
+           + "<item><title>Grüße aus Zürich</title><link>https://example.org/z</link></item></channel></rss>")
+    rows = cli_items(tmp_path, run, "wide.xml", rss.encode(encoding))
+    assert [row[4] for row in rows] == ["Grüße aus Zürich"]
+
+
+def test_atom_entry_without_a_link_links_to_its_http_id(tmp_path: Path, run: Invoke) -> None:
+    atom = (ATOM_HEAD + "<entry><id>https://example.org/posts/7</id><title>Seven</title>"
+            "<updated>2025-12-10T09:00:00Z</updated></entry>"
+            "<entry><id>urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a</id><title>No address</title>"
+            '<updated>2025-12-09T09:00:00Z</updated></entry></feed>')
+    items = drafted(tmp_path, run, "ids.atom", atom.encode())
+    assert [(i.title, i.link) for i in items] == [("Seven", "https://example.org/posts/7"),
+                                                   ("No address", "https://example.org/")]
+
+
+def test_a_doctype_after_a_long_comment_is_never_expanded(tmp_path: Path, run: Invoke) -> None:
+    entities = '<!ENTITY lol0 "lol">' + "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+    doc = ('<?xml version="1.0" encoding="utf-8"?><!--' + "x" * 5000 + f"--><!DOCTYPE rss [{entities}]>"
+           + RSS_HEAD + "<item><title>Bomb &lol9;</title><link>https://example.org/bomb</link></item></channel></rss>")
+    assert fastfeed.parse(doc.encode()) is None  # a DTD anywhere: not the fast path's to read
+    rows = cli_items(tmp_path, run, "bomb.xml", doc.encode())
+    assert len(rows) == 1 and "lollol" not in rows[0][4]
+
+
+@pytest.mark.parametrize("change", [
+    ("<title>Plain title</title>", '<title type="html">Plain title</title>'),  # attributes where none are expected
+    ("<title>Plain title</title>", "<title>Plain title</title><title>Again</title>"),  # a field given twice
+    ("<link>https://example.org/p</link>", "<link>https://example.org/p</link><dc:title>DC</dc:title>"),
+    ("<link>https://example.org/p</link>", "<link>https://example.org/p</link><itunes:summary>S</itunes:summary>"),
+    ("<link>https://example.org/p</link>", "<link>https://example.org/p</link><body>xhtml body</body>"),
+    ('<?xml version="1.0" encoding="utf-8"?>', '<?xml version="1.0" encoding="iso-8859-1"?>'),
+    ("<item>", '<item xml:base="https://other.example/">'),
+])
+def test_the_fast_path_leaves_anything_unusual_to_feedparser(change: tuple[str, str]) -> None:
+    doc = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+           'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+           "<channel><title>T</title><link>https://example.org/</link><item><title>Plain title</title>"
+           "<link>https://example.org/p</link></item></channel></rss>")
+    assert fastfeed.parse(doc.encode()) is not None
+    unusual = doc.replace(*change).encode()
+    assert fastfeed.parse(unusual) is None

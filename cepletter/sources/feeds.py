@@ -36,6 +36,8 @@ _EMPTY_CATEGORIES = {"uncategorized", "uncategorised", "allgemein", "non classé
 # A feed's summary longer than this (in text) is the whole post, not an excerpt.
 _EXCERPT_TEXT = 1200
 UNTITLED = "Untitled"
+# How an XML feed in UTF-16 or UTF-32 begins: a byte order mark, or "<" in either byte order.
+_UNICODE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00\x00<")
 
 
 def parse_document(data: bytes, *, where: str, base: str | None, source: str,
@@ -46,7 +48,7 @@ def parse_document(data: bytes, *, where: str, base: str | None, source: str,
         raise SourceError(f"{where}: empty, not a feed", "Check the address or file.")
     if head[:1] in (b"{", b"["):
         return parse_json_feed(data, where=where, base=base, source=source, max_items=max_items)
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):
+    if b"\x00" in head and not head.startswith(_UNICODE_STARTS):
         raise SourceError(f"{where}: a binary file, not a feed", "Check the address or file name.")
     return parse_xml_feed(data, where=where, base=base, source=source, max_items=max_items, warn=warn)
 
@@ -60,10 +62,7 @@ def parse_xml_feed(data: bytes, *, where: str, base: str | None, source: str,
     simple = fastfeed.parse(data)
     if simple is not None:
         home = absolute_url(simple.link, base) or (base if _is_http(base) else None)
-        return unique_ids([
-            _from_entry(fastfeed.as_feedparser_fields(raw), raw.date, home, source)
-            for raw in simple.entries[:max_items]
-        ])
+        return unique_ids([_from_entry(entry, home, source) for entry in simple.entries[:max_items]])
     return _parse_with_feedparser(data, where=where, base=base, source=source, max_items=max_items, warn=warn)
 
 
@@ -84,11 +83,7 @@ def _parse_with_feedparser(data: bytes, *, where: str, base: str | None, source:
         warn(f"{where}: the feed has XML errors ({_bozo_reason(parsed)}); read {len(entries)} items anyway")
     feed = parsed.feed
     home = absolute_url(feed.get("link") or "", base) or (base if _is_http(base) else None)
-    return unique_ids([
-        _from_entry(entry, _when(entry.get("published_parsed") or entry.get("updated_parsed")
-                                 or entry.get("created_parsed")), home, source)
-        for entry in entries[:max_items]
-    ])
+    return unique_ids([_from_entry(entry, home, source) for entry in entries[:max_items]])
 
 
 def unique_ids(items: list[Item]) -> list[Item]:
@@ -143,12 +138,50 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
+def _text_date(value: Any) -> datetime | None:
+    """A date feedparser could not read: RFC 822 with a day name in another language, or ISO 8601."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = dates.parse_iso_datetime(value.strip())
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).replace(microsecond=0)  # whole seconds, as feedparser gives them
+
+
+def entry_date(entry: Any) -> datetime | None:
+    """Published, else updated, else created: feedparser's reading, then cepletter's for what it left."""
+    for key in ("published", "updated", "created"):
+        when = _when(entry.get(f"{key}_parsed"))
+        if when is not None:
+            return when
+    for key in ("published", "updated", "created"):
+        when = _text_date(entry.get(key))
+        if when is not None:
+            return when
+    return None
+
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def _is_html(detail: Any) -> bool:
+    """Whether a feed field holds HTML (feedparser's type), not text."""
+    return (detail or {}).get("type", "text/html") in _HTML_TYPES
+
+
 def _html_field(detail: Any, value: str | None) -> str:
-    """Raw HTML of a feed field; plain-text fields are escaped first."""
+    """Raw HTML of a feed field; text fields are escaped first, so their angle brackets stay characters."""
     if not value:
         return ""
-    kind = (detail or {}).get("type", "text/html") if detail is not None else "text/html"
-    if kind == "text/plain":
+    if not _is_html(detail):
         import html
 
         return "<p>" + html.escape(value).replace("\n\n", "</p><p>") + "</p>"
@@ -158,7 +191,7 @@ def _html_field(detail: Any, value: str | None) -> str:
 def _categories(tags: Iterable[Any] | None) -> list[str]:
     out: list[str] = []
     for tag in tags or ():
-        name = plain_text(tag.get("label") or tag.get("term") or "")
+        name = plain_text(tag.get("label") or tag.get("term") or "", html=False)
         if name and name.lower() not in _EMPTY_CATEGORIES and name not in out and len(name) <= 80:
             out.append(name)
     return out
@@ -209,7 +242,7 @@ def _entry_id(raw_id: str, link: str, title: str, summary: str) -> str:
     return f"sha256:{digest}"
 
 
-def _from_entry(entry: Any, date: datetime | None, home: str | None, source: str) -> Item:
+def _from_entry(entry: Any, home: str | None, source: str) -> Item:
     link = absolute_url(entry.get("link") or "", home, frozenset({"http", "https"})) or ""
     base = link or home
     summary_raw = _html_field(entry.get("summary_detail"), entry.get("summary"))
@@ -217,16 +250,16 @@ def _from_entry(entry: Any, date: datetime | None, home: str | None, source: str
     content_raw = "".join(_html_field(c, c.get("value")) for c in contents if c.get("value"))
     return build_item(
         raw_id=(entry.get("id") or "").strip(),
-        title=plain_text(entry.get("title")),
+        title=plain_text(entry.get("title"), html=_is_html(entry.get("title_detail"))),
         link=link,
         fallback_link=home or "",
-        date=date,
+        date=entry_date(entry),
         summary_raw=summary_raw,
         content_raw=content_raw,
         base=base,
         image=_media_image(entry, base),
         categories=_categories(entry.get("tags")),
-        author=plain_text(entry.get("author")) or None,
+        author=plain_text(entry.get("author"), html=False) or None,
         source=source,
     )
 
@@ -276,10 +309,10 @@ def _json_date(value: Any) -> datetime | None:
 def _json_author(item: dict[str, Any]) -> str | None:
     authors = item.get("authors")
     if isinstance(authors, list) and authors and isinstance(authors[0], dict):
-        return plain_text(str(authors[0].get("name") or "")) or None
+        return plain_text(str(authors[0].get("name") or ""), html=False) or None
     author = item.get("author")
     if isinstance(author, dict):
-        return plain_text(str(author.get("name") or "")) or None
+        return plain_text(str(author.get("name") or ""), html=False) or None
     return None
 
 
@@ -330,7 +363,7 @@ def parse_json_feed(data: bytes, *, where: str, base: str | None, source: str,
         raw_id = raw.get("id")
         items.append(build_item(
             raw_id=str(raw_id).strip() if isinstance(raw_id, (str, int, float)) else "",
-            title=plain_text(_json_str(raw, "title")),
+            title=plain_text(_json_str(raw, "title"), html=False),
             link=link,
             fallback_link=home or "",
             date=_json_date(raw.get("date_published")) or _json_date(raw.get("date_modified")),

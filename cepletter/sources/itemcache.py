@@ -22,7 +22,7 @@ from cepletter.fsutil import atomic_write_text
 from cepletter.sources.items import Item
 
 # Bumped whenever parsing or sanitising changes what an Item holds.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 @dataclass

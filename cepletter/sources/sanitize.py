@@ -202,11 +202,17 @@ def text_of(clean: str) -> str:
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
-def plain_text(raw: str | None) -> str:
-    """Text of a short untrusted field (a title): tags and bidi controls removed, entities decoded, one line."""
+def plain_text(raw: str | None, *, html: bool = True) -> str:
+    """One line of text from a short untrusted field (a title), without bidi controls.
+
+    ``html``: the field holds HTML, whose tags are removed and entities decoded;
+    otherwise it is text already, and ``Vec<T>`` or ``&amp;`` stay as they are.
+    """
     if not raw:
         return ""
-    if "<" in raw:
+    if not html:
+        pass
+    elif "<" in raw:
         raw = _CLEANER.clean(limit_depth(raw))
         raw = htmllib.unescape(_TAG.sub("", raw))
     elif "&" in raw:
