@@ -5,16 +5,19 @@ Skipped when no Chromium is on PATH, except in CI (CI=true), where that fails.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import missing
-from renderkit import EXAMPLE_ISSUE, make_issue, make_workspace
+from renderkit import EXAMPLE_ISSUE, make_issue, make_item, make_workspace
 
-from cepletter.issue.file import load
+from cepletter.issue.file import Section, load
 from cepletter.message.personal import render_personal
 from cepletter.message.recipient import Recipient
 from cepletter.review.screenshot import Browser, find_browser
@@ -106,6 +109,35 @@ def test_real_feeds_keep_the_layout(tmp_path: Path, corpus: Path, browser: Brows
     text = " ".join(seen["text"].split())
     for item in issue.items:
         assert " ".join(item.title.split()) in text
+
+
+def _png(width: int, height: int) -> bytes:
+    """A plain PNG of one colour."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xc2\x62\x0f" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("width", [600, 375])
+def test_images_fill_their_column_and_keep_their_shape(tmp_path: Path, browser: Browser, width: int) -> None:
+    """The pixel width attribute (for Outlook) does not make an image too wide for a phone."""
+    settings = make_workspace(tmp_path / "ws")
+    item = dataclasses.replace(make_item(1), image="photo.png")
+    issue = make_issue(settings, sections=[Section(heading="News", items=[item])])
+    (tmp_path / "photo.png").write_bytes(_png(1200, 600))
+    html, _ = render_personal(settings, issue).fill(Recipient("anna@example.org", "Anna"))
+    browser.open(_page(tmp_path, html), width)
+    box = json.loads(browser.evaluate(
+        "JSON.stringify((() => { const img = document.querySelector('td.card-image img');"
+        " const r = img.getBoundingClientRect(); return {width: r.width, height: r.height,"
+        " column: img.closest('td').clientWidth, natural: img.naturalWidth}; })())"))
+    assert box["natural"] == 1200  # the image loaded
+    assert box["width"] == box["column"] == (550 if width == 600 else 349), box
+    assert abs(box["height"] - box["width"] / 2) < 1, box
+    assert browser.measure()["scrollWidth"] <= width
 
 
 def _png_size(path: Path) -> tuple[int, int]:

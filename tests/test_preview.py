@@ -59,6 +59,23 @@ def test_preview_shows_warnings(tmp_path: Path, run) -> None:
     assert "warning: the issue has no preheader" in result.stderr
 
 
+def test_images_have_a_pixel_width_attribute_for_outlook(tmp_path: Path, run) -> None:
+    # Outlook for Windows sizes an image by its attributes: a pixel width, and a pixel
+    # height or none (not width="100%" height="auto", which the inliner used to write).
+    from lxml import html as lxml_html
+
+    make_issue(make_workspace(tmp_path))
+    result = run("-C", str(tmp_path), "preview")
+    assert result.exit_code == 0, result.stderr
+    root = lxml_html.fromstring((tmp_path / "issues/2025-12/build/newsletter.html").read_bytes())
+    images = root.xpath("//img")
+    assert len(images) == 4
+    for image in images:
+        assert image.get("width") == "550", image.attrib  # the card's column
+        assert image.get("height") is None, image.attrib
+        assert "max-width:100%" in image.get("style", "").replace(" ", "")  # fluid where CSS works
+
+
 def test_preview_text_prints_the_text_version(tmp_path: Path, run) -> None:
     make_issue(make_workspace(tmp_path))
     result = run("-C", str(tmp_path), "preview", "--text")
