@@ -151,10 +151,14 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def raw_get(port: int, target: str) -> tuple[int, bytes]:
-    """One request with the target exactly as given (no client-side normalising)."""
+def raw_get(port: int, target: str, host: str | None = None, method: str = "GET") -> tuple[int, bytes]:
+    """One request with the target and Host header exactly as given (no client-side normalising).
+
+    ``host``: the Host header lines, default ``127.0.0.1:PORT`` as a browser sends it.
+    """
+    host_lines = f"Host: 127.0.0.1:{port}\r\n" if host is None else host
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        conn.sendall(f"{method} {target} HTTP/1.1\r\n{host_lines}Connection: close\r\n\r\n".encode("latin-1"))
         data = b""
         while chunk := conn.recv(65536):
             data += chunk
@@ -216,6 +220,42 @@ def test_the_live_preview_serves_nothing_outside_the_build(served: tuple[Path, i
     assert status in (400, 404), (target, status)
     for private in (b"[newsletter]", b"title:", b"root:", b"anna@example.org", b"secret@example.org", b"sections:"):
         assert private not in body, (target, private)
+
+
+@pytest.mark.parametrize("host", [
+    "evil.example:{port}", "evil.example", "127.0.0.1", "localhost", "127.0.0.1:{other}", "localhost:{other}",
+    "127.0.0.1.nip.io:{port}", "localhost.evil.example:{port}", "evil.example:{port}@127.0.0.1:{port}",
+    "127.0.0.2:{port}", "0.0.0.0:{port}", "[::ffff:127.0.0.1]:{port}", "2130706433:{port}", "",
+])
+@pytest.mark.parametrize("target", ["/", "/newsletter.html", "/newsletter.txt", "/__version"])
+def test_the_live_preview_answers_no_other_host_name(served: tuple[Path, int], host: str, target: str) -> None:
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 must not read the preview."""
+    _, port = served
+    value = host.format(port=port, other=port + 1 if port < 65535 else port - 1)
+    status, body = raw_get(port, target, f"Host: {value}\r\n")
+    assert status == 421, (value, status)
+    assert b"Newsletter December 2025" not in body and b"Dear" not in body
+
+
+@pytest.mark.parametrize("lines", [
+    "",  # no Host at all
+    "Host: 127.0.0.1:{port}\r\nHost: evil.example:{port}\r\n",
+    "Host: evil.example:{port}\r\nHost: 127.0.0.1:{port}\r\n",
+])
+def test_the_live_preview_wants_exactly_one_local_host(served: tuple[Path, int], lines: str) -> None:
+    _, port = served
+    for method in ("GET", "HEAD"):
+        status, body = raw_get(port, "/", lines.format(port=port), method)
+        assert status == 421, (lines, method, status)
+        assert b"Newsletter December 2025" not in body
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LocalHost:{port}", "[::1]:{port}"])
+def test_the_live_preview_answers_its_own_names(served: tuple[Path, int], host: str) -> None:
+    _, port = served
+    status, body = raw_get(port, "/", f"Host: {host.format(port=port)}\r\n")
+    assert status == 200 and b"Newsletter December 2025" in body
+    assert raw_get(port, "/newsletter.txt", f"Host: {host.format(port=port)}\r\n")[0] == 200
 
 
 # ---------------------------------------------------------------- feed fetching

@@ -1,8 +1,11 @@
 """`preview --serve`: the build folder on 127.0.0.1, re-rendered on every save.
 
 Only the built files are served, by name (nothing else in the workspace is
-reachable). A watcher polls the modification times of the issue file, the
-templates and cepletter.toml, and re-renders when one changes. The page
+reachable), and only to a request addressed to this machine by its own name:
+a web page the user visits could otherwise point a name of its own at
+127.0.0.1 (DNS rebinding) and read the personalised preview. A watcher
+polls the modification times of the issue file, the templates and
+cepletter.toml, and re-renders when one changes. The page
 reloads itself through a small script that is added to the served response
 only: the built file, and anything sent, never contains it.
 """
@@ -21,6 +24,8 @@ from cepletter.config import Settings
 from cepletter.errors import CepletterError
 
 RELOAD_PATH = "/__version"
+# The names a browser on this machine uses for the server; anything else in Host is refused.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 FILES = {
     "/newsletter.html": "text/html; charset=utf-8",
     "/newsletter.txt": "text/plain; charset=utf-8",
@@ -142,6 +147,13 @@ def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
             self.do_GET()
 
         def do_GET(self) -> None:
+            address = self.server.server_address
+            port = int(address[1]) if isinstance(address, tuple) else 0
+            if not local_host(self.headers.get_all("Host") or [], port):
+                self._send(HTTPStatus.MISDIRECTED_REQUEST,
+                           b"This preview answers only to http://127.0.0.1 or http://localhost.\n",
+                           "text/plain; charset=utf-8")
+                return
             path = self.path.split("?", 1)[0]
             if path == RELOAD_PATH:
                 self._send(HTTPStatus.OK, str(state.version).encode(), "text/plain; charset=utf-8")
@@ -164,6 +176,21 @@ def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, data, content_type)
 
     return Handler
+
+
+def local_host(values: list[str], port: int) -> bool:
+    """Whether the request's Host header names this machine and the server's port.
+
+    Exactly one Host, ``127.0.0.1:PORT``, ``localhost:PORT`` or ``[::1]:PORT``
+    (any case); without the port only when it is 80, as a browser writes it then.
+    """
+    if len(values) != 1:
+        return False
+    host = values[0].strip().lower()
+    allowed = {f"{name}:{port}" for name in LOCAL_HOSTS}
+    if port == 80:
+        allowed.update(LOCAL_HOSTS)
+    return host in allowed
 
 
 def _error_page(message: str) -> str:
