@@ -254,6 +254,73 @@ def test_cli_check_clients_prints_the_report(tmp_path: Path, run: Invoke) -> Non
     assert "ready to send" in result.stderr
 
 
+def _example_workspace(tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copy(REPO / "cepletter.toml", tmp_path / "cepletter.toml")
+    shutil.copytree(REPO / "issues" / "2025-12", tmp_path / "issues" / "2025-12",
+                    ignore=shutil.ignore_patterns("build", "*.jsonl"))
+    return tmp_path
+
+
+def _report_lines(stdout: str) -> list[str]:
+    """The client report: what `check` prints after its own findings (error:/warning: and their hints)."""
+    lines = stdout.splitlines()
+    while lines and lines[0].startswith(("error: ", "warning: ", "    ")):
+        lines.pop(0)
+    return lines
+
+
+def _grid_rows(report: str) -> list[str]:
+    """The grid's feature rows: between the dashed rule and the legend."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
+    end = next(i for i, line in enumerate(lines) if line.startswith("  yes supported"))
+    return [line for line in lines[start:end] if line]
+
+
+def test_cli_check_clients_gives_the_verdict_first_then_only_the_rows_that_are_not_yes_everywhere(
+        tmp_path: Path, run: Invoke) -> None:
+    ws = _example_workspace(tmp_path)
+    result = run("-C", str(ws), "check", "2025-12", "--clients")
+    assert result.exit_code == 0, result.stderr
+    lines = _report_lines(result.stdout)
+    assert lines[:2] == ["Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;",
+                         "  Outlook for Windows lacks only what degrades gracefully."]
+    assert lines.index("Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;") < \
+        next(i for i, line in enumerate(lines) if line.startswith("feature"))
+    rows = _grid_rows(result.stdout)
+    assert rows and all(set(row.split()[-9:]) != {"yes"} for row in rows), rows
+    assert not any(row.startswith("<div> element") for row in rows)
+    assert "Supported everywhere: <div> element" in result.stdout
+    assert result.stdout.count("Clean:") == 1
+
+    every = run("-C", str(ws), "check", "2025-12", "--clients", "--all")
+    assert every.exit_code == 0, every.stderr
+    all_rows = _grid_rows(every.stdout)
+    div = next(row for row in all_rows if row.startswith("<div> element"))
+    assert div.split()[-9:] == ["yes"] * 9
+    assert set(rows) < set(all_rows)
+    assert "Supported everywhere:" not in every.stdout
+    assert _report_lines(every.stdout)[0].startswith("Clean: ")
+    # --all is enough on its own.
+    assert run("-C", str(ws), "check", "2025-12", "--all").stdout == every.stdout
+
+
+def test_cli_check_clients_says_first_what_breaks_where(tmp_path: Path, run: Invoke) -> None:
+    ws = _example_workspace(tmp_path)
+    (ws / "templates").mkdir()
+    theme = (REPO / "templates" / "style.css").read_text(encoding="utf-8")
+    (ws / "templates" / "style.css").write_text(theme + "\n.card-body { display: flex; }\n", encoding="utf-8")
+    result = run("-C", str(ws), "check", "2025-12", "--clients", "--strict")
+    assert result.exit_code == 1
+    lines = _report_lines(result.stdout)
+    assert lines[0] == "Not clean:"
+    assert lines[1].startswith("  display:flex (") and lines[1].endswith("is not supported in Outlook Windows.")
+    assert lines.index("Not clean:") < next(i for i, line in enumerate(lines) if line.startswith("feature"))
+    assert "mail client support problems" in result.stderr
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/=\"' {};:()!@#*.,-~+[]astylemdiv0123456789%\n")), max_size=300))
 def test_any_markup_gives_a_report_never_an_exception(html: str) -> None:

@@ -159,8 +159,10 @@ def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
 @click.option("--strict", is_flag=True, help="Exit with 1 on warnings too, not only on errors.")
 @click.option("--clients", is_flag=True,
               help="Also list HTML/CSS the email uses that common mail clients do not support.")
+@click.option("--all", "every_feature", is_flag=True,
+              help="With --clients (implied): every feature in the grid, also those all clients support.")
 @pass_env
-def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
+def check(env: Env, issue_id: str | None, strict: bool, clients: bool, every_feature: bool) -> None:
     """Check an issue's email before sending it.
 
     Errors (exit 1): HTML over 102 KB, a relative, empty or non-http(s)/mailto
@@ -173,6 +175,7 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
     Examples:
       cepletter check
       cepletter check 2025-12 --strict --clients
+      cepletter check --clients --all   # the whole grid
     """
     from cepletter.review import checks
     from cepletter.review.preview import build_preview
@@ -184,10 +187,11 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool) -> None:
         label = "error" if finding.is_error else "warning"
         out.print(f"{label}: {finding.message}\n    {finding.hint}", markup=False)
     clean_clients = True
+    clients = clients or every_feature
     if clients:
         from cepletter.review.compat import client_report
 
-        report, clean_clients = client_report(result.html)
+        report, clean_clients = client_report(result.html, every_feature=every_feature)
         out.print(report, markup=False)
     errors, warnings = len(checks.errors(findings)), len(checks.warnings(findings))
     verdict = (f"{result.issue.id}: {errors} error{'s' * (errors != 1)}, "

@@ -133,8 +133,12 @@ def blocking(finding: Finding, found: dict[str, Finding] | None = None) -> list[
             if finding.missing_in(key) and harmless(finding, key, found) is None]
 
 
-def client_report(html: str) -> tuple[str, bool]:
-    """A readable compatibility report for the rendered HTML, and whether it is clean."""
+def client_report(html: str, *, every_feature: bool = False) -> tuple[str, bool]:
+    """A readable compatibility report for the rendered HTML, and whether it is clean.
+
+    The verdict comes first, then the grid: the features that some client does
+    not fully support, or with ``every_feature`` all the features used.
+    """
     table = support_table()
     found, used = findings(html)
     by_slug = {f.slug: f for f in found}
@@ -142,14 +146,29 @@ def client_report(html: str) -> tuple[str, bool]:
     gaps = [f for f in found if not f.fully_supported]
     problems = [(f, blocking(f, by_slug)) for f in gaps if blocking(f, by_slug)]
     clean = not problems
-    lines = [
+    if clean:
+        lines = ["Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;",
+                 "  Outlook for Windows lacks only what degrades gracefully."]
+    else:
+        lines = ["Not clean:"]
+        for finding, clients in problems:
+            who = ", ".join(names.get(key, key) for key in clients)
+            lines.append(f"  {finding.title} ({finding.count}×, e.g. {finding.examples[0]}) "
+                         f"is not supported in {who}.")
+            lines.extend(f"    note {n}: {_plain(finding.notes[n])}" for n in _shown_notes(finding, clients)
+                         if n in finding.notes)
+        lines.append("  Change the template or its CSS so it does not rely on these "
+                     "(see https://www.caniemail.com/ for alternatives).")
+    rows = found if every_feature else gaps
+    lines += [
+        "",
         f"Client support: {len(found)} HTML/CSS features used, {len(gaps)} not fully supported everywhere.",
         f"  (caniemail {table['version']}, data of {str(table.get('data_updated', ''))[:10]}, "
         f"{table['licence']} licence; ~N = partial, note N on https://www.caniemail.com/features/)",
         "",
     ]
-    if gaps:
-        lines.extend(_grid(gaps, by_slug))
+    if rows:
+        lines.extend(_grid(rows, by_slug))
         lines.append("")
         lines.append("  yes supported · NO not supported · ~N partial (caniemail note N) · ? untested"
                      " · (ok) missing but harmless, see below")
@@ -159,25 +178,11 @@ def client_report(html: str) -> tuple[str, bool]:
             lines.append("Missing but harmless:")
             lines.extend(allowed)
     everywhere = [f.title for f in found if f.fully_supported]
-    if everywhere:
+    if everywhere and not every_feature:
         lines.append("")
         lines.append(_wrap("Supported everywhere: " + ", ".join(everywhere)))
     if used.unknown_css:
         lines.append(_wrap("Not in caniemail's data: " + ", ".join(sorted(used.unknown_css))))
-    lines.append("")
-    if clean:
-        lines.append("Clean: nothing unsupported in Gmail, Apple Mail or Outlook on the web;")
-        lines.append("  Outlook for Windows lacks only what degrades gracefully.")
-    else:
-        lines.append("Not clean:")
-        for finding, clients in problems:
-            who = ", ".join(names.get(key, key) for key in clients)
-            lines.append(f"  {finding.title} ({finding.count}×, e.g. {finding.examples[0]}) "
-                         f"is not supported in {who}.")
-            lines.extend(f"    note {n}: {_plain(finding.notes[n])}" for n in _shown_notes(finding, clients)
-                         if n in finding.notes)
-        lines.append("  Change the template or its CSS so it does not rely on these "
-                     "(see https://www.caniemail.com/ for alternatives).")
     return "\n".join(lines) + "\n", clean
 
 
