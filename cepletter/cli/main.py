@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from cepletter import __version__
-from cepletter.cli import compose, deliver, publish, review
+from cepletter.cli import compose, deliver, desk, publish, review
 from cepletter.cli.env import Env
 from cepletter.errors import ExitStatus
 
@@ -112,3 +112,4 @@ def main() -> None:
 for command in (compose.init, compose.items, compose.draft, review.preview, review.check, deliver.send,
                 deliver.export_cmd, publish.archive, publish.approve):
     cli.add_command(command)
+cli.add_command(desk.desk)
