@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import Result
+from conftest import Invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,3 +199,89 @@ def test_a_file_libyaml_refuses_is_judged_by_the_pure_parser() -> None:
     with pytest.raises(yaml.YAMLError) as caught:
         issue_file._load_yaml("a: [1, 2\n")
     assert caught.value.problem_mark is not None  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- clear errors, through the command
+
+def _check_with(tmp_path: Path, run: Invoke, text: str) -> Result:
+    from renderkit import make_workspace
+
+    make_workspace(tmp_path)
+    path = tmp_path / "issues" / "2025-12" / "issue.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(text, encoding="utf-8")
+    return run("-C", str(tmp_path), "check", "2025-12")
+
+
+WHERE = "issues/2025-12/issue.md"
+
+
+@pytest.mark.parametrize(("old", "new", "error", "hint"), [
+    pytest.param("date: 2025-12-18", "date: 2026-13-01",
+                 f"{WHERE}, line 5: date: '2026-13-01' is not a date (month must be in 1..12)",
+                 "Write dates as 2025-12-17", id="month-13"),
+    pytest.param("date: 2025-12-15T09:00:00+00:00", "date: 2025-12-32",
+                 f"{WHERE}, line 12: sections[1].items[1].date: '2025-12-32' is not a date "
+                 "(day is out of range for month)", "Write dates as", id="item-day-32"),
+    pytest.param("  start: 2026-03-10", "  start: 2026-02-30T10:00:00",
+                 f"{WHERE}, line 18: events[1].start: '2026-02-30T10:00:00' is not a date "
+                 "(day is out of range for month)", "Write dates as", id="event-february-30"),
+    pytest.param("link: https://www.cep-probation.org/why-some/", "link: /why-some/",
+                 f"{WHERE}, line 11: sections[1].items[1].link: '/why-some/' is not an http(s) link",
+                 "https://", id="relative-link"),
+    pytest.param("    title: Why some court-ordered psychiatric patients remain in prison in Europe\n", "",
+                 f"{WHERE}, line 9: sections[1].items[1].title: missing", "Add title:", id="missing-title"),
+    pytest.param("title: Newsletter December 2025", "title: Probation: what works",
+                 f"{WHERE}, line 2: title: a title containing ': ' must be in quotes",
+                 'Write it as title: "Probation: what works" there.', id="colon-in-title"),
+    pytest.param("  location: Utrecht", "\tlocation: Utrecht",
+                 f"{WHERE}, line 21: a tab character; the front matter is indented with spaces only",
+                 "Replace the tab with spaces", id="tab"),
+    pytest.param("---\n\nWelcome", "\nWelcome",
+                 f"{WHERE}: the front matter has no closing '---' line", "End the settings with a line '---'",
+                 id="no-closing-dashes"),
+    pytest.param("title: Newsletter December 2025", "title: &t [*t]",
+                 f"{WHERE}, line 2: the value that starts here contains itself through an *alias",
+                 "Remove the alias", id="alias-loop"),
+])
+def test_a_bad_issue_file_is_one_line_with_file_line_and_key(
+        tmp_path: Path, run: Invoke, old: str, new: str, error: str, hint: str) -> None:
+    assert old in GOOD
+    result = _check_with(tmp_path, run, GOOD.replace(old, new))
+    assert result.exit_code == 1
+    first, second = result.stderr.splitlines()[:2]
+    assert first == f"Error: {tmp_path}/{error}"
+    assert hint in second
+    assert "bug" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_alias_bomb_is_refused_with_the_line(tmp_path: Path, run: Invoke) -> None:
+    # 200,000 aliases of one event: under a megabyte, and an issue of 200,000 events if expanded.
+    bomb = GOOD.replace("  location: Utrecht\n", "  location: Utrecht\n- &e {title: Webinar, start: 2026-01-15}\n"
+                        + "- *e\n" * 200_000)
+    assert 900_000 < len(bomb) < 1_100_000
+    result = _check_with(tmp_path, run, bomb)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {tmp_path}/{WHERE}, line 22: *aliases repeat the value that starts here into 1,000,000 more values (at most 10,000)")
+    assert not (tmp_path / "issues" / "2025-12" / "build").exists()
+
+
+def test_a_few_aliases_are_fine() -> None:
+    text = GOOD.replace("    category: Mental Health\n", "    category: &cat Mental Health\n").replace(
+        "  location: Utrecht\n", "  location: Utrecht\n- title: Webinar\n  start: 2026-01-15\n  location: *cat\n")
+    issue = issue_file.loads(text, "2025-12", "issue.md")
+    assert issue.events[1].location == "Mental Health"
+
+
+def test_check_aliases_counts_nested_repeats() -> None:
+    import yaml as pyyaml
+
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join(['*' + chr(97 + n)] * 10)}]\n" for n in range(4))
+    node = pyyaml.compose(laughs, Loader=pyyaml.SafeLoader)
+    with pytest.raises(issue_file.AliasBomb) as caught:
+        issue_file.check_aliases(node)
+    assert caught.value.repeats is not None and caught.value.repeats > 100_000
+    assert caught.value.node.start_mark.line == 3  # d: the last level that is repeated
+    issue_file.check_aliases(node, limit=10**6)

@@ -153,47 +153,242 @@ def save(issue: Issue, path: Path) -> None:
 
 # ---------------------------------------------------------------- loading
 
+# Aliases (*name) repeat a value without copying it in the file: 200,000 of them
+# in a 1 MB file make an issue with 200,000 events. No issue needs more than a
+# few; the values they add in all are counted, and past this many the file is refused.
+ALIAS_EXPANSION_LIMIT = 10_000
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """A YAML date, or its text when it names no real day (2026-13-01): the issue check then says so."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, AttributeError):
+        return loader.construct_scalar(node)
+
+
+class _PureLoader(yaml.SafeLoader):
+    pass
+
+
+_PureLoader.add_constructor(_TIMESTAMP, _timestamp)
+_LOADERS: list[Any] = []
+if getattr(yaml, "CSafeLoader", None) is not None:
+    class _FastLoader(yaml.CSafeLoader):  # the safe constructors, with libyaml's parser
+        pass
+
+    _FastLoader.add_constructor(_TIMESTAMP, _timestamp)
+    _LOADERS.append(_FastLoader)
+_LOADERS.append(_PureLoader)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node graph of ``text``, through libyaml when PyYAML has it (ten times faster).
+
+    A file libyaml refuses is read again by the pure-Python parser, whose error
+    names the line, and which decides.
+    """
+    for loader_class in _LOADERS:
+        loader = loader_class(text)
+        try:
+            node: yaml.Node | None = loader.get_single_node()
+            return node
+        except yaml.YAMLError:
+            if loader_class is _PureLoader:
+                raise
+        finally:
+            loader.dispose()
+    return None  # pragma: no cover - the pure loader either returns or raises
+
+
+def _construct(node: yaml.Node | None) -> Any:
+    if node is None:
+        return None
+    loader = _PureLoader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load``, through libyaml when PyYAML has it (ten times faster).
+    """``yaml.safe_load``, but an impossible date stays text (see `_timestamp`)."""
+    return _construct(_compose(text))
 
-    The same constructors and resolvers build the result either way; a file
-    libyaml refuses is read again by the pure-Python parser, whose error
-    names the line, and which decides.
+
+class AliasBomb(Exception):
+    """Aliases would grow the front matter past `ALIAS_EXPANSION_LIMIT` values, or without end."""
+
+    def __init__(self, node: yaml.Node, repeats: int | None) -> None:
+        super().__init__("a value inside itself" if repeats is None else f"{repeats} repeated values")
+        self.node = node
+        self.repeats = repeats  # None: the value contains itself
+
+
+def check_aliases(root: yaml.Node | None, limit: int = ALIAS_EXPANSION_LIMIT) -> None:
+    """Raise AliasBomb when aliases add more than ``limit`` values to what the file spells out.
+
+    Works on the node graph, where an alias is the same node reached again, so
+    the count costs one visit per node however large the expansion.
     """
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
-        try:
-            return yaml.load(text, Loader=fast)  # CSafeLoader: the safe constructors, in C
-        except yaml.YAMLError:
-            pass
-    return yaml.safe_load(text)
+    if root is None:
+        return
+    size: dict[int, int] = {}  # node id -> values it stands for, itself included; set when done
+    uses: dict[int, int] = {id(root): 1}
+    nodes: dict[int, yaml.Node] = {id(root): root}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            size[id(node)] = 1 + sum(size[id(c)] for c in _children(node))
+            continue
+        uses[id(child)] = uses.get(id(child), 0) + 1
+        if id(child) not in nodes:
+            nodes[id(child)] = child
+            stack.append((child, iter(_children(child))))
+        elif id(child) not in size:
+            raise AliasBomb(child, None)  # &a [*a]: on the way down to itself
+    extra = size[id(root)] - len(nodes)
+    if extra <= limit:
+        return
+    worst = max((nodes[k] for k, n in uses.items() if n > 1),
+                key=lambda n: (uses[id(n)] - 1) * size[id(n)])
+    raise AliasBomb(worst, extra)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _line_map(root: yaml.Node | None) -> dict[str, int]:
+    """Key path (as messages name it: ``sections[1].items[2].link``) → line in the front matter (from 1)."""
+    lines: dict[str, int] = {}
+    stack: list[tuple[str, yaml.Node]] = [("", root)] if root is not None else []
+    seen: set[int] = set()
+    while stack:
+        path, node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                label = f"{path}.{key_node.value}" if path else str(key_node.value)
+                lines.setdefault(label, key_node.start_mark.line + 1)
+                stack.append((label, value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, value in enumerate(node.value, start=1):
+                label = f"{path}[{index}]"
+                lines.setdefault(label, value.start_mark.line + 1)
+                stack.append((label, value))
+    return lines
+
+
+_LAST_PART = re.compile(r"(?:\.[^.\[]*|\[\d+\])$")
+
+
+class _Where:
+    """The issue file being read, for messages: its name and the line of each key path."""
+
+    def __init__(self, name: str, root: yaml.Node | None = None) -> None:
+        self.name = name
+        self._root = root
+        self._lines: dict[str, int] | None = None if root is not None else {}
+
+    def line_of(self, label: str) -> int | None:
+        """The file line of ``label``, or of the nearest enclosing value that is in the file."""
+        if self._lines is None:
+            self._lines = _line_map(self._root)
+        while label:
+            if label in self._lines:
+                # The front matter starts on the file's second line, after '---'.
+                return self._lines[label] + 1
+            shorter = _LAST_PART.sub("", label)
+            if shorter == label:
+                break
+            label = shorter
+        return None
+
+    def at(self, label: str) -> str:
+        line = self.line_of(label)
+        return f"{self.name}, line {line}" if line is not None else self.name
+
+
+def _yaml_error(exc: yaml.YAMLError, front: str, where: str) -> IssueError:
+    """A YAML syntax error in plain words, with the file line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    lines = front.splitlines()
+    text = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    at = f"{where}, line {mark.line + 2}" if mark is not None else where
+    if "mapping values are not allowed" in problem:
+        match = re.match(r"\s*(?:-\s+)?([A-Za-z_][\w-]*):\s+(.*?)\s*$", text)
+        if match:
+            key, value = match.groups()
+            quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return IssueError(f"{at}: {key}: a {key} containing ': ' must be in quotes",
+                              f"Write it as {key}: {quoted} there.")
+        return IssueError(f"{at}: a value containing ': ' must be in quotes",
+                          'Put the value in double quotes, e.g. title: "Probation: what works".')
+    if "\t" in text or "tab" in problem:
+        return IssueError(f"{at}: a tab character; the front matter is indented with spaces only",
+                          "Replace the tab with spaces (two per level).")
+    return IssueError(f"{at}: invalid YAML: {problem}", "Fix the front matter at that line (check quotes and indentation).")
 
 
 def loads(text: str, issue_id: str, where: str) -> Issue:
     """Parse an issue file's text; ``where`` names it in error messages."""
     parts = split_front_matter(text)
     if parts is None:
+        if re.match(r"\A\ufeff?---[ \t]*\r?\n", text):
+            raise IssueError(f"{where}: the front matter has no closing '---' line",
+                             "End the settings with a line '---' on its own, before the intro.")
         raise IssueError(f"{where}: no YAML front matter", "The file must start with a line '---', the settings, then '---'.")
     front_text, body = parts
     try:
-        front = _load_yaml(front_text)
+        root = _compose(front_text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise IssueError(f"{where}{line}: invalid YAML: {problem}", "Fix the front matter at that line (check quotes and indentation).") from None
+        raise _yaml_error(exc, front_text, where) from None
+    try:
+        if "*" in front_text:  # only aliases repeat values
+            check_aliases(root)
+    except AliasBomb as bomb:
+        at = f"{where}, line {bomb.node.start_mark.line + 2}"
+        if bomb.repeats is None:
+            raise IssueError(f"{at}: the value that starts here contains itself through an *alias",
+                             "Remove the alias; write the value out.") from None
+        raise IssueError(
+            f"{at}: *aliases repeat the value that starts here into {bomb.repeats:,} more values "
+            f"(at most {ALIAS_EXPANSION_LIMIT:,})",
+            "Write the values out instead of repeating them with *aliases.",
+        ) from None
+    try:
+        front = _construct(root)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, front_text, where) from None
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        # A tag such as !!int or !!float on text that is not one.
+        raise IssueError(f"{where}: a value cannot be read: {exc}",
+                         "Remove the !!tag, or fix the value it is on.") from None
     if not isinstance(front, dict):
         raise IssueError(f"{where}: the front matter must be key: value lines", "See `cepletter draft` for an example.")
-    return _issue_from(front, body.lstrip("\n"), issue_id, where)
+    return _issue_from(front, body.lstrip("\n"), issue_id, _Where(where, root))
 
 
-def _fail(where: str, key: str, problem: str, hint: str = "Fix it in the issue file.") -> IssueError:
-    return IssueError(f"{where}: {key}: {problem}", hint)
+def _fail(where: _Where, key: str, problem: str, hint: str = "Fix it in the issue file.", *,
+          shown: str | None = None) -> IssueError:
+    return IssueError(f"{where.at(key)}: {shown or key}: {problem}", hint)
 
 
-def _req_str(data: dict[str, Any], key: str, where: str, label: str, allow_empty: bool = False) -> str:
+def _req_str(data: dict[str, Any], key: str, where: _Where, label: str, allow_empty: bool = False) -> str:
     if key not in data or data[key] is None:
         if allow_empty:
             return ""
@@ -208,35 +403,41 @@ def _req_str(data: dict[str, Any], key: str, where: str, label: str, allow_empty
     return value
 
 
-def _opt_str(data: dict[str, Any], key: str, where: str, label: str) -> str | None:
+def _opt_str(data: dict[str, Any], key: str, where: _Where, label: str) -> str | None:
     if data.get(key) is None:
         return None
     return _req_str(data, key, where, label)
 
 
-def _when(value: Any, where: str, label: str) -> date | datetime | None:
+_DATE_SHAPE = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}(?:[T ]|\s*$)")
+
+
+def _when(value: Any, where: _Where, label: str) -> date | datetime | None:
     if value is None or isinstance(value, (date, datetime)):
         return value
+    reason = ""
     if isinstance(value, str):
         try:
             return dates.parse_iso(value)
-        except ValueError:
-            pass
-    raise _fail(where, label, f"{value!r} is not a date", "Write dates as 2025-12-17 or 2025-12-17T09:30:00+01:00.")
+        except ValueError as exc:
+            if _DATE_SHAPE.match(value):
+                reason = f" ({exc})"  # 2026-13-01: "month must be in 1..12"
+    raise _fail(where, label, f"{value!r} is not a date{reason}",
+                "Write dates as 2025-12-17 or 2025-12-17T09:30:00+01:00.")
 
 
-def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str, label: str) -> None:
+def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], where: _Where, label: str) -> None:
     for key in data:
         if key not in allowed:
             raise _fail(where, f"{label}{key}", "unknown key", f"Remove it; allowed keys: {', '.join(allowed)}.")
 
 
-def _check_link(link: str, where: str, label: str) -> None:
+def _check_link(link: str, where: _Where, label: str) -> None:
     if not re.match(r"^https?://[^\s/]+", link, re.I):
         raise _fail(where, label, f"{link!r} is not an http(s) link", "Use a full address starting with https://.")
 
 
-def _issue_from(front: dict[str, Any], body: str, issue_id: str, where: str) -> Issue:
+def _issue_from(front: dict[str, Any], body: str, issue_id: str, where: _Where) -> Issue:
     _check_keys(front, _TOP_KEYS, where, "")
     issue_date = _when(front.get("date"), where, "date")
     if issue_date is None:
@@ -259,7 +460,8 @@ def _issue_from(front: dict[str, Any], body: str, issue_id: str, where: str) -> 
         heading = _req_str(raw, "heading", where, f"{label}.heading", allow_empty=len(sections_raw) == 1)
         items_raw = raw.get("items")
         if not isinstance(items_raw, list) or not items_raw:
-            raise _fail(where, f"{label} ({heading})", "has no items", "Add items or remove the section.")
+            raise _fail(where, label, "has no items", "Add items or remove the section.",
+                         shown=f"{label} ({heading})")
         items: list[IssueItem] = []
         for i_index, iraw in enumerate(items_raw, start=1):
             ilabel = f"{label}.items[{i_index}]"
