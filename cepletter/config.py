@@ -32,6 +32,7 @@ class NewsletterSettings:
     web_url: str | None = None
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
+    subscribe_url: str | None = None  # the web archive's Subscribe link
     postal_address: str = ""
     language: str = "en"
     timezone: str = "Europe/Brussels"
@@ -136,6 +137,7 @@ _NEWSLETTER: dict[str, _Spec] = {
     "web_url": (_STR, False, None),
     "unsubscribe_url": (_STR, False, None),
     "unsubscribe_mailto": (_STR, False, None),
+    "subscribe_url": (_STR, False, None),
     "postal_address": (_STR, False, None),
     "language": (_STR, False, None),
     "timezone": (_STR, False, None),
@@ -347,7 +349,8 @@ def _check_urls(c: _Checker, nl: NewsletterSettings) -> None:
     from urllib.parse import urlsplit
 
     for key, value, schemes in (("web_url", nl.web_url, ("http", "https")),
-                                ("unsubscribe_url", nl.unsubscribe_url, ("http", "https", "mailto"))):
+                                ("unsubscribe_url", nl.unsubscribe_url, ("http", "https", "mailto")),
+                                ("subscribe_url", nl.subscribe_url, ("http", "https", "mailto"))):
         if not value:
             continue
         parts = urlsplit(value)

@@ -70,6 +70,10 @@ def settings(tmp_path: Path) -> Settings:
     return settings
 
 
+# What only an email says, never the web archive's page of an issue.
+EMAIL_ONLY = ("View in your browser", "You receive this email because", "Unsubscribe", "Dear ")
+
+
 def stamps(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -99,12 +103,52 @@ def test_issue_pages_are_web_versions_without_personal_data(settings: Settings) 
     html = (settings.root / "archive" / "2025-12" / "index.html").read_text(encoding="utf-8")
     page = Page(html)
     assert "Newsletter December 2025: story 3 &amp; more" in html
-    # The "view in browser" link points at the page itself; a link leads back to the index.
-    assert "index.html" in page.links and "../index.html" in page.links
-    assert "https://example.org/newsletter/2025-12/" not in page.links
-    # No recipient values, no personal unsubscribe link, no template leftovers.
+    assert "../index.html" in page.links  # back to the index
+    # A web page, not an email someone received: nothing only an email says.
+    text = " ".join(" ".join(page.text).split())
+    for email_only in EMAIL_ONLY:
+        assert email_only not in text, email_only
+    assert not [link for link in page.links if "unsubscribe" in link or link.startswith("https://example.org/newsletter/")]
+    assert 'class="preheader"' not in html
+    assert "Subscribe" not in text  # no subscribe_url is set
+    # No recipient values, no template leftovers.
     assert "?email=" not in html and "{email}" not in html and "{{" not in html
-    assert "https://example.org/unsubscribe" in page.links
+
+
+def test_cli_archive_pages_link_to_subscribe_when_subscribe_url_is_set(
+        settings: Settings, run: Invoke) -> None:
+    from cepletter.config import load_settings
+    from cepletter.message.personal import render_personal
+    from cepletter.message.recipient import Recipient
+
+    config = settings.config_path
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "timezone =", 'subscribe_url = "https://example.org/subscribe"\ntimezone ='), encoding="utf-8")
+    result = run("-C", str(settings.root), "archive")
+    assert result.exit_code == 0, result.stderr
+    page = Page((settings.root / "archive" / "2025-12" / "index.html").read_text(encoding="utf-8"))
+    text = " ".join(" ".join(page.text).split())
+    assert page.links.count("https://example.org/subscribe") == 2  # at the top and in the footer
+    assert "Subscribe to the CEP Newsletter" in text
+    for email_only in EMAIL_ONLY:
+        assert email_only not in text, email_only
+    # The email keeps all of it, and has no Subscribe link: its reader is subscribed.
+    email, _ = render_personal(load_settings(settings.root), load(issue_path(settings.issues_dir, "2025-12"))).fill(
+        Recipient("anna@example.org", "Anna Jansen"))
+    mail = Page(email)
+    mail_text = " ".join(" ".join(mail.text).split())
+    for said in ("View in your browser", "You receive this email because", "Unsubscribe", "Dear Anna Jansen,"):
+        assert said in mail_text, said
+    assert "https://example.org/subscribe" not in mail.links
+
+
+def test_a_subscribe_url_that_is_not_an_address_is_named(settings: Settings, run: Invoke) -> None:
+    config = settings.config_path
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "timezone =", 'subscribe_url = "example.org/subscribe"\ntimezone ='), encoding="utf-8")
+    result = run("-C", str(settings.root), "archive")
+    assert result.exit_code == 1
+    assert "subscribe_url" in result.stderr and "'example.org/subscribe' is not a full" in result.stderr
 
 
 def test_atom_feed_reads_back_with_feedparser(settings: Settings) -> None:

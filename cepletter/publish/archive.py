@@ -65,7 +65,8 @@ def default_folder(settings: Settings) -> Path:
 
 def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResult:
     """Write (or bring up to date) the web archive in ``folder`` (default: archive/)."""
-    from cepletter.message.personal import render_personal
+    from cepletter.message.personal import generic_unsubscribe_url
+    from cepletter.render.renderer import render_full
 
     folder = folder or default_folder(settings)
     if folder.exists() and not folder.is_dir():
@@ -75,10 +76,11 @@ def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResu
     archived: list[ArchivedIssue] = []
     for issue_id in reversed(list_issue_ids(settings.issues_dir)):
         issue = load(issue_path(settings.issues_dir, issue_id))
-        rendered = render_personal(settings, issue)
-        page_html, _text = rendered.web()
+        # A page for anyone, not an email someone received: no recipient values at all.
+        page_html, _text = render_full(settings, issue, {"unsubscribe_url": generic_unsubscribe_url(settings)},
+                                       web_page=True)
         entry = _entry(issue)
-        files[entry.page] = issue_page(settings, issue, page_html).encode("utf-8")
+        files[entry.page] = issue_page(settings, page_html).encode("utf-8")
         archived.append(entry)
     archived.sort(key=lambda e: (e.date, e.id), reverse=True)
     files["index.html"] = index_page(settings, archived).encode("utf-8")
@@ -123,14 +125,8 @@ def _entry(issue: Issue) -> ArchivedIssue:
     )
 
 
-def issue_page(settings: Settings, issue: Issue, page_html: str) -> str:
-    """The web version as the archive shows it: "view in browser" points at itself, plus a way back."""
-    web_url = settings.newsletter.web_url or ""
-    if web_url:
-        # The same URL the renderer puts in the "view in browser" link.
-        online = f"{web_url.rstrip('/')}/{issue.id}/"
-        for form in {online, html.escape(online)}:
-            page_html = page_html.replace(f'href="{form}"', 'href="index.html"')
+def issue_page(settings: Settings, page_html: str) -> str:
+    """The issue's web page as the archive shows it, with a way back to the index."""
     back = ('<div style="margin:0;padding:10px 16px;font-family:Arial,Helvetica,sans-serif;font-size:14px;'
             'line-height:20px;background-color:#16325c;text-align:center">'
             '<a href="../index.html" style="color:#ffffff;text-decoration:underline">'

@@ -38,8 +38,14 @@ def static_unsubscribe_url(settings: Settings) -> str:
     return ""
 
 
-def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> dict[str, Any]:
-    """The template context for ``issue``, without the per-recipient values."""
+def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
+                  web_page: bool = False) -> dict[str, Any]:
+    """The template context for ``issue``, without the per-recipient values.
+
+    ``web_page``: for the web archive's page of the issue, which nobody received:
+    templates leave out what only an email says (the greeting, "view in your
+    browser", why you get it, unsubscribing) and may show a Subscribe link.
+    """
     from markupsafe import Markup
 
     nl = settings.newsletter
@@ -89,7 +95,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> di
             url=track(event.link) if event.link else "",
         ))
     web_url = nl.web_url or ""
-    view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url else ""
+    view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url and not web_page else ""
     # The address as configured: one line, or the lines written with \n in cepletter.toml.
     address = [line.strip() for line in nl.postal_address.splitlines() if line.strip()]
     return {
@@ -101,6 +107,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> di
             language=nl.language,
             unsubscribe_mailto=nl.unsubscribe_mailto or "",
             reply_to=nl.reply_to or "",
+            subscribe_url=nl.subscribe_url or "",
         ),
         "issue": SimpleNamespace(
             id=issue.id,
@@ -121,7 +128,8 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool) -> di
         "view_online_url": view_url,
         "track": track,
         "wrap": lambda text, width=None: markup.wrap(str(text), width),
-        "has_unsubscribe": has_unsubscribe,
+        "has_unsubscribe": has_unsubscribe and not web_page,
+        "web_page": web_page,
     }
 
 

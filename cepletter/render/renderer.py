@@ -278,16 +278,18 @@ def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> 
     return RenderedIssue(issue.id, issue.subject, issue.preheader, html_template, text_template)
 
 
-def render_full(settings: Settings, issue: Issue, values: Mapping[str, str]) -> tuple[str, str]:
+def render_full(settings: Settings, issue: Issue, values: Mapping[str, str], *,
+                web_page: bool = False) -> tuple[str, str]:
     """A complete render with real values (no slots): the slow reference path.
 
     ``values`` are plain values as `message.personal.base_values` gives them. Sending never
-    uses this; tests compare `RenderedIssue.fill` against it.
+    uses this; tests compare `RenderedIssue.fill` against it. With ``web_page``, the
+    page of the web archive (see `build_context`).
     """
     from cepletter.render.inliner import inline_css
 
     env = environment(settings)
-    context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
+    context = build_context(settings, issue, bool(static_unsubscribe_url(settings)), web_page=web_page)
     unsubscribe = values.get(UNSUBSCRIBE_KEY, "")
     # The HTML is laid out in lines with each value marked, as the fast path marks
     # it with a token, so that lines fall where they fall for every recipient.
