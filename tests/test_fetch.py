@@ -72,7 +72,7 @@ def test_answer_larger_than_the_cap_is_refused() -> None:
 def test_timeout_names_the_seconds() -> None:
     with feed_server(delay=3) as srv, pytest.raises(SourceError) as info:
         fetch(f"{srv.url}/slow", timeout=0.5)
-    assert info.value.message == f"{srv.url}/slow: no answer within 0.5 seconds"
+    assert info.value.message == f"{srv.url}/slow: no complete answer within 0.5 seconds ([fetch] timeout)"
 
 
 def test_server_down_is_connection_refused() -> None:
@@ -144,7 +144,7 @@ def test_source_that_times_out_without_a_cache_is_an_error(tmp_path: Path) -> No
         settings = load_settings(workspace(tmp_path, f"{srv.url}/slow", timeout=0.5))
         with pytest.raises(SourceError) as info:
             read_source(settings.sources[0], settings)
-    assert info.value.message == f"source 'news': {srv.url}/slow: no answer within 0.5 seconds"
+    assert info.value.message == f"source 'news': {srv.url}/slow: no complete answer within 0.5 seconds ([fetch] timeout)"
 
 
 def test_web_page_instead_of_a_feed_is_an_error(tmp_path: Path) -> None:

@@ -424,4 +424,220 @@ def test_a_server_that_drips_bytes_is_given_up_on(tmp_path: Path, run: Invoke) -
         ws = fetch_workspace(tmp_path, f"{base}/drip", "[fetch]\ntimeout = 0.5\n")
         result = run("-C", str(ws), "items")
     assert result.exit_code == 1
-    assert f"Error: source 'web': {base}/drip: the answer is still not complete; giving up" in result.stderr
+    assert f"Error: source 'web': {base}/drip: no complete answer within 0.5 seconds ([fetch] timeout)" in result.stderr
+
+
+# ---------------------------------------------------------------- answers that are not HTTP
+
+_FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://example.org/</link>'
+         b"<item><title>Raw item</title><link>https://example.org/r</link></item></channel></rss>")
+RAW_ANSWERS: dict[str, list[bytes]] = {
+    "/ok": [b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(_FEED), _FEED)],
+    "/many-headers": [b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Header-%d: v\r\n" % i for i in range(101)) + b"\r\n"],
+    "/long-header": [b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n"],
+    "/garbage-status": [b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\r\n"],
+    "/broken-chunks": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n<rss>\r\nzz\r\nnot a chunk\r\n"],
+    "/hang-up": [b""],
+    # The status line and then the headers, a byte every 0.2 s: each read is quick, the answer never ends.
+    "/dribble-status": [bytes([b]) for b in b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" * 50],
+    "/dribble-headers": [b"HTTP/1.1 200 OK\r\n", *(bytes([b]) for b in b"X-Slow: " + b"y" * 500)],
+}
+
+
+@contextmanager
+def raw_http() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that answers each path with exactly the bytes of RAW_ANSWERS."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                request += data
+            path = request.split(b" ", 2)[1].decode("latin-1")
+            parts = RAW_ANSWERS.get(path, [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])
+            try:
+                for part in parts:
+                    if stop.is_set():
+                        return
+                    conn.sendall(part)
+                    if len(parts) > 1:
+                        time.sleep(0.2)
+            except OSError:
+                return  # the client gave up, as it should
+
+    listener.settimeout(0.1)  # so that the loop sees ``stop``
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize(("route", "message"), [
+    ("/many-headers", "the server's answer has more than 100 header lines"),
+    ("/long-header", "the server's answer has a line longer than 64 KB"),
+    ("/garbage-status", "not an HTTP answer (status line 'SSH-2.0-OpenSSH_9.2p1 Debian-2')"),
+    ("/broken-chunks", "the answer broke off before its end (a broken chunk or a short body)"),
+    ("/hang-up", "the server closed the connection without answering"),
+])
+def test_a_malformed_answer_is_a_one_line_error_naming_the_feed(tmp_path: Path, run: Invoke, route: str,
+                                                               message: str) -> None:
+    with raw_http() as base:
+        result = run("-C", str(fetch_workspace(tmp_path, f"{base}{route}")), "items")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"Error: source 'web': {base}{route}: {message}"
+    assert "does not answer in valid HTTP" in result.stderr or route == "/hang-up"
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_raw_server_gives_a_feed_when_the_answer_is_right(tmp_path: Path, run: Invoke) -> None:
+    with raw_http() as base:
+        result = run("-C", str(fetch_workspace(tmp_path, f"{base}/ok")), "items")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.rstrip("\n").endswith("Raw item")
+
+
+@pytest.mark.parametrize("route", ["/dribble-status", "/dribble-headers"])
+def test_the_timeout_is_a_deadline_for_the_status_line_and_headers_too(tmp_path: Path, run: Invoke,
+                                                                       route: str) -> None:
+    with raw_http() as base:
+        result = run("-C", str(fetch_workspace(tmp_path, f"{base}{route}", "[fetch]\ntimeout = 1\n")), "items")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: source 'web': {base}{route}: no complete answer within 1 seconds ([fetch] timeout)")
+
+
+# ---------------------------------------------------------------- redirects to this computer (SSRF)
+
+
+@contextmanager
+def proxy_for_public_sites(targets: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP proxy on 127.0.0.1 standing in for public web sites: ``targets`` maps a URL to the
+    Location it redirects to ("" serves a feed). Yields the proxy's URL and every URL asked for."""
+    asked: list[str] = []
+    feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://example.org/</link>'
+            b"<item><title>Public item</title><link>https://example.org/p</link></item></channel></rss>")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)  # a proxy is asked for the whole URL
+            location = targets.get(self.path)
+            if location is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif location:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(feed)))
+                self.end_headers()
+                self.wfile.write(feed)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("target", [
+    "http://127.0.0.1:{port}/feed.xml", "http://127.9.9.9/", "http://[::1]:{port}/feed.xml", "http://localhost:{port}/",
+    "http://LOCALHOST./", "http://admin.localhost/", "http://10.1.2.3/feed", "http://172.16.0.1/", "http://172.31.255.1/",
+    "http://192.168.1.1/router", "http://169.254.169.254/latest/meta-data/", "http://[fd00::1]/", "http://[fe80::1]/",
+    "http://[::ffff:127.0.0.1]/", "http://2130706433/", "http://0x7f.1/", "http://0.0.0.0:{port}/",
+    "https://127.0.0.1:{port}/feed.xml",
+])
+def test_a_public_feed_may_not_redirect_to_this_computer_or_a_private_network(
+        tmp_path: Path, run: Invoke, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    location = target.format(port=8080)  # never connected to
+    with proxy_for_public_sites({"http://news.example.org/feed": location}) as (proxy, asked):
+        monkeypatch.setenv("http_proxy", proxy)
+        monkeypatch.setenv("no_proxy", "")
+        result = run("-C", str(fetch_workspace(tmp_path, "http://news.example.org/feed")), "items")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: source 'web': http://news.example.org/feed: redirects to {location}, an address on this "
+        "computer or a private network; refused")
+    assert "configure that address as the source's url" in result.stderr
+    assert asked == ["http://news.example.org/feed"]  # the local address was never asked
+
+
+def test_a_public_feed_may_redirect_to_another_public_address(tmp_path: Path, run: Invoke,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    sites = {"http://news.example.org/feed": "http://feeds.example.net/news.xml", "http://feeds.example.net/news.xml": ""}
+    with proxy_for_public_sites(sites) as (proxy, asked):
+        monkeypatch.setenv("http_proxy", proxy)
+        monkeypatch.setenv("no_proxy", "")
+        result = run("-C", str(fetch_workspace(tmp_path, "http://news.example.org/feed")), "items")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.rstrip("\n").endswith("Public item")
+    assert asked == list(sites)
+
+
+def test_a_feed_configured_on_a_local_address_may_redirect_locally(tmp_path: Path, run: Invoke) -> None:
+    with hostile_http() as base:
+        port = base.rsplit(":", 1)[1]
+        result = run("-C", str(fetch_workspace(tmp_path, f"http://localhost:{port}/chain/1")), "items")
+    assert result.exit_code == 0, result.stderr
+    assert "Fetched item" in result.stdout
+
+
+def test_a_redirected_name_that_leads_to_a_local_address_is_refused_at_connect() -> None:
+    """After a public address has redirected, the address actually connected to is checked too
+    (a name of the internet can resolve to 127.0.0.1)."""
+    from cepletter.sources import fetch as fetching
+
+    with hostile_http() as base:
+        port = int(base.rsplit(":", 1)[1])
+        guard = fetching._Guard(5)
+        try:
+            guard.check_peer = True
+
+            class Connection(fetching._CheckedHTTP):
+                pass
+
+            Connection.guard = guard
+            with pytest.raises(fetching._LocalPeer, match=r"127\.0\.0\.1"):
+                Connection("127.0.0.1", port, timeout=5).connect()
+            guard.check_peer = False
+            allowed = Connection("127.0.0.1", port, timeout=5)
+            allowed.connect()
+            allowed.close()
+        finally:
+            guard.close()
