@@ -146,7 +146,7 @@ def bench_render(ctx: Context) -> Section:
         section.figure("renderer's imports (jinja2, premailer, cssutils, lxml, markdown-it)", "ms",
                        higher_is_better=False).samples.append(data["imports"] * 1000)
         for label, values in (("first render in process", data["first"]), ("warm render", data["warm"])):
-            for part in ("total", "jinja", "inlining", "text", "split", "other"):
+            for part in ("total", "jinja", "inlining", "layout", "setup", "text", "split", "other"):
                 section.figure(f"{label}: {part}", "ms", higher_is_better=False).samples.append(
                     values.get(part, 0.0) * 1000)
         section.figure("HTML size", "bytes").samples.append(data["html_bytes"])
@@ -159,8 +159,10 @@ def bench_render(ctx: Context) -> Section:
     section.notes.append(
         f"Example issue {issue_id} of the repository. The in-process split times `render_issue` with "
         "the renderer's imports done (and timed) beforehand, split by the renderer's own stage timings: `jinja` is the HTML "
-        "template (loading and rendering), `inlining` premailer, `text` the text template, `split` "
-        "cutting the page at the per-recipient slots, `other` the rest (settings, context, Markdown). "
+        "template (loading and rendering), `inlining` premailer, `layout` laying the inlined page out in "
+        "lines for the wire (timed around the renderer's call to it), `setup` loading the inliner, `text` "
+        "the text template, `split` cutting the page at the per-recipient slots, `other` the rest "
+        "(settings, context, Markdown, the per-recipient values). "
         "The first render includes compiling the templates, as in a first `preview` (later ones load the "
         "compiled templates from `.cepletter-cache/templates`, removed before each in-process run)."
     )

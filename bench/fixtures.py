@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -106,11 +107,20 @@ def write_subscribers(path: Path, count: int) -> Path:
     return path
 
 
-def workspace_toml(*, port: int | None = None, transport: str = "maildir", connections: int = 1) -> str:
-    """A benchmark workspace's cepletter.toml: no rate limit to speak of, and the sink as relay."""
+def workspace_toml(
+    *, port: int | None = None, transport: str = "maildir", connections: int = 1, security: str = "none",
+    ca_file: Path | None = None, subscribers: str = "subscribers.csv",
+) -> str:
+    """A benchmark workspace's cepletter.toml: no rate limit to speak of, and the sink as relay.
+
+    ``security`` and ``ca_file`` go to [smtp] as a user writes them for a
+    relay with a private certificate.
+    """
     smtp = ""
     if port is not None:
-        smtp = f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 60\n'
+        smtp = f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\ntimeout = 60\n'
+        if ca_file is not None:
+            smtp += f"ca_file = {json.dumps(str(ca_file))}\n"
     return (
         "[newsletter]\n"
         'name = "CEP Newsletter"\n'
@@ -123,7 +133,7 @@ def workspace_toml(*, port: int | None = None, transport: str = "maildir", conne
         "\n[delivery]\n"
         f'transport = "{transport}"\n'
         'maildir = "outbox"\n'
-        'subscribers = "subscribers.csv"\n'
+        f"subscribers = {json.dumps(subscribers)}\n"
         'suppressed = "suppressed.csv"\n'
         "rate = 1000000\n"
         f"connections = {connections}\n"
@@ -133,11 +143,16 @@ def workspace_toml(*, port: int | None = None, transport: str = "maildir", conne
     )
 
 
-def write_workspace(root: Path, *, port: int | None = None, transport: str = "maildir", connections: int = 1) -> Path:
+def write_workspace(
+    root: Path, *, port: int | None = None, transport: str = "maildir", connections: int = 1, security: str = "none",
+    ca_file: Path | None = None, subscribers: str = "subscribers.csv",
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "issues").mkdir(exist_ok=True)
     (root / "cepletter.toml").write_text(
-        workspace_toml(port=port, transport=transport, connections=connections), encoding="utf-8"
+        workspace_toml(port=port, transport=transport, connections=connections, security=security,
+                       ca_file=ca_file, subscribers=subscribers),
+        encoding="utf-8",
     )
     suppressed = root / "suppressed.csv"
     if not suppressed.exists():
@@ -149,7 +164,8 @@ def write_workspace(root: Path, *, port: int | None = None, transport: str = "ma
 
 
 def mailmerge_files(
-    folder: Path, *, port: int, subscribers: Path, html: str, subject: str, text: str | None = None
+    folder: Path, *, port: int, subscribers: Path, html: str, subject: str, text: str | None = None,
+    starttls: bool = False,
 ) -> dict[str, Path]:
     """mailmerge's template, database and config for the same newsletter and list.
 
@@ -159,6 +175,8 @@ def mailmerge_files(
     mailmerge parses the HTML with html5lib for every message (looking for
     inline images) and runs several times slower. The newsletter is wrapped in
     {% raw %} so that Jinja leaves its CSS alone; To is the recipient's address.
+    With ``starttls``, mailmerge's STARTTLS mode, which always logs in (its
+    password is read from standard input).
     """
     folder.mkdir(parents=True, exist_ok=True)
     head = (
@@ -187,7 +205,8 @@ def mailmerge_files(
             + f"--{b}--\n",
             encoding="utf-8",
         )
+    security = "security = STARTTLS\nusername = bench\n" if starttls else ""
     paths["config"].write_text(
-        f"[smtp_server]\nhost = 127.0.0.1\nport = {port}\nratelimit = 0\n", encoding="utf-8"
+        f"[smtp_server]\nhost = 127.0.0.1\nport = {port}\n{security}ratelimit = 0\n", encoding="utf-8"
     )
     return paths

@@ -87,6 +87,7 @@ def run_timed(
     env: dict[str, str] | None = None,
     discard_stdout: bool = False,
     timeout: float = 1800.0,
+    stdin: bytes | None = None,
 ) -> Run:
     """Run ``cmd`` to completion: its wall time (perf_counter) and its own peak RSS.
 
@@ -94,16 +95,19 @@ def run_timed(
     command, so peak RSS is per run, not the running maximum that
     RUSAGE_CHILDREN would give. Output goes to temporary files, not pipes, so
     that a chatty process never blocks on a full pipe while being timed.
+    ``stdin`` is what the command reads on standard input (from a file; nothing by default).
     """
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         result = Path(tmp) / "result.json"
         out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
+        in_path = Path(tmp) / "stdin"
+        in_path.write_bytes(stdin or b"")
+        with out_path.open("wb") as out, err_path.open("wb") as err, in_path.open("rb") as given:
             stdout: IO[bytes] | int = subprocess.DEVNULL if discard_stdout else out
             proc = subprocess.Popen(
                 [sys.executable, "-S", "-c", _LAUNCHER, str(result), *cmd],
-                cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err,
-                start_new_session=True,
+                cwd=cwd, env=env, stdin=given if stdin is not None else subprocess.DEVNULL, stdout=stdout,
+                stderr=err, start_new_session=True,
             )
             try:
                 proc.wait(timeout)
@@ -161,22 +165,18 @@ def reap(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-class Sink:
-    """The counting SMTP sink (bench/sink.py) in its own process."""
+class _Helper:
+    """A helper process that prints ``PORT <n>``, then answers one command per line on stdin."""
 
-    def __init__(self, engine: str = "aiosmtpd", python: str = sys.executable) -> None:
-        self.engine = engine
-        self.proc = subprocess.Popen(
-            [python, str(BENCH / "sink.py"), "--port", "0", "--engine", engine],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    what = "helper"
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line.startswith("PORT "):
             self.close()
-            raise BenchError(f"the SMTP sink did not start: {line!r}")
+            raise BenchError(f"the {self.what} did not start: {line!r}")
         self.port = int(line.split()[1])
 
     def _ask(self, command: str) -> str:
@@ -185,12 +185,42 @@ class Sink:
         self.proc.stdin.flush()
         return self.proc.stdout.readline().strip()
 
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # the helper's signal to stop
+        reap(self.proc)
+
+
+class Sink(_Helper):
+    """The counting SMTP sink (bench/sink.py) in its own process.
+
+    With ``tls`` (a certificate and its key) it offers STARTTLS and takes mail
+    only after it; with ``pipelining`` its EHLO offers PIPELINING.
+    """
+
+    what = "SMTP sink"
+
+    def __init__(
+        self, engine: str = "aiosmtpd", python: str = sys.executable, *, pipelining: bool = False,
+        tls: tuple[Path, Path] | None = None, auth: bool = False,
+    ) -> None:
+        self.engine = engine
+        cmd = [python, str(BENCH / "sink.py"), "--port", "0", "--engine", engine]
+        if pipelining:
+            cmd.append("--pipelining")
+        if tls is not None:
+            cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        if auth:
+            cmd.append("--auth")
+        super().__init__(cmd)
+
     def stats(self) -> dict[str, int]:
         data: dict[str, int] = json.loads(self._ask("stats"))
         return data
-
-    def reset(self) -> None:
-        self._ask("reset")
 
     def expect(self, count: int, what: str) -> dict[str, int]:
         """Check that exactly ``count`` distinct recipients got one message each."""
@@ -202,13 +232,31 @@ class Sink:
             )
         return got
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()  # the sink's signal to print its counters and stop
-        reap(self.proc)
-
     def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Proxy(_Helper):
+    """The latency proxy (bench/proxy.py) in its own process, in front of a server on 127.0.0.1."""
+
+    what = "latency proxy"
+
+    def __init__(self, upstream: int, rtt_ms: float, python: str = sys.executable) -> None:
+        self.rtt_ms = rtt_ms
+        super().__init__([python, str(BENCH / "proxy.py"), "--upstream", str(upstream), "--rtt-ms", str(rtt_ms)])
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self._ask("stats"))
+        return data
+
+    def turns_between(self, first_ns: int, last_ns: int) -> int:
+        """Client round trips that began in (first_ns, last_ns] (see bench/proxy.py)."""
+        return int(self._ask(f"between {first_ns} {last_ns}"))
+
+    def __enter__(self) -> Proxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -247,6 +295,7 @@ class Figure:
     samples: list[float] = field(default_factory=list)
     higher_is_better: bool = True
     note: str = ""
+    listed: bool = True  # False: shown in one of the section's tables instead of the list of figures
 
     def summary(self) -> Summary:
         return summarise(self.samples)
@@ -292,12 +341,13 @@ class Section:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    tables: list[str] = field(default_factory=list)  # Markdown lines shown after the figures
 
-    def figure(self, name: str, unit: str, higher_is_better: bool = True) -> Figure:
+    def figure(self, name: str, unit: str, higher_is_better: bool = True, listed: bool = True) -> Figure:
         for existing in self.figures:
             if existing.name == name:
                 return existing
-        fig = Figure(name, unit, higher_is_better=higher_is_better)
+        fig = Figure(name, unit, higher_is_better=higher_is_better, listed=listed)
         self.figures.append(fig)
         return fig
 

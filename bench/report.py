@@ -32,7 +32,7 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _num(value: float) -> str:
+def num(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 100:
@@ -45,18 +45,18 @@ def _num(value: float) -> str:
 
 
 def spread(s: Summary) -> str:
-    return f"{_num(s.median)} [{_num(s.low)}–{_num(s.high)}]"
+    return f"{num(s.median)} [{num(s.low)}–{num(s.high)}]"
 
 
 def _target_value(t: Target) -> str:
     s = t.summary()
     unit = "×" if t.unit == "×" else f" {t.unit}".rstrip()
-    return f"{_num(s.median)}{unit} [{_num(s.low)}–{_num(s.high)}]"
+    return f"{num(s.median)}{unit} [{num(s.low)}–{num(s.high)}]"
 
 
 def _target_goal(t: Target) -> str:
     unit = "×" if t.unit == "×" else f" {t.unit}"
-    return f"{'≥' if t.op == '>=' else '≤'} {_num(t.threshold)}{unit}"
+    return f"{'≥' if t.op == '>=' else '≤'} {num(t.threshold)}{unit}"
 
 
 def _verdict(t: Target, bold: bool = True) -> str:
@@ -146,13 +146,15 @@ def render(
             continue
         lines += ["| measure | median [min–max] | unit |", "|---|---:|---|"]
         for fig in section.figures:
-            if fig.samples:
+            if fig.samples and fig.listed:
                 lines.append(f"| {fig.name} | {spread(fig.summary())} | {fig.unit} |")
         for t in section.targets:
             if t.samples:
                 lines.append(f"| **{t.name}** | {_target_value(t)} (goal {_target_goal(t)}) | "
                              f"{_verdict(t, bold=False)} |")
         lines.append("")
+        if section.tables:
+            lines += [*section.tables, ""]
         for note in section.notes:
             lines += [f"- {note}"]
         lines += ["", f"*{section.seconds:.0f} s.*", ""]

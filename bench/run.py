@@ -1,12 +1,14 @@
 """Run cepletter's benchmarks against its peers and write bench/RESULTS.md.
 
-    python bench/run.py                 # everything, full sizes (about 10 minutes on 2 cores)
+    python bench/run.py                 # everything, full sizes (about 45 minutes on 2 cores)
     python bench/run.py --quick         # smaller inputs, for a fast look
     python bench/run.py --only send1 --only startup
 
-Benchmarks: send1, send4, personalise, memory, startup, feeds, render.
-Everything runs on this machine: an SMTP sink and a feed server on 127.0.0.1,
-the peers (mailmerge, feedparser) in bench/.venv, made on first use.
+Benchmarks: send1, send4, send-raw, wire, postfix, personalise, memory, startup, feeds, render.
+Everything runs on this machine: SMTP sinks, a latency proxy, a private Postfix
+(when installed) and a feed server on 127.0.0.1, the peers (mailmerge,
+feedparser) in bench/.venv, made on first use, and today's cepletter exported
+from git (bench/today.py).
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="tiny inputs and one round: checks that every benchmark runs, measures nothing")
     parser.add_argument("--only", action="append", metavar="NAME", default=[],
                         help=f"run only this benchmark (repeatable, or comma-separated): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--rounds", type=int, help="rounds per benchmark (default 3; at least 3 for figures to quote)")
+    parser.add_argument("--rounds", type=int, help="rounds per benchmark (default 5; at least 5 for figures to quote)")
     parser.add_argument("--out", type=Path, default=BENCH / "RESULTS.md", help="where to write the report")
     parser.add_argument("--work", type=Path, default=BENCH / "work", help="folder for generated inputs")
     parser.add_argument("--current-peers", action="store_true",
                         help="use the peers installed in this interpreter instead of bench/.venv")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--today", metavar="REV", default="",
+                        help="git revision of cepletter to compare with as today's (default: see bench/today.py)")
     parser.set_defaults(scale="full")
     args = parser.parse_args(argv)
     names = [n.strip() for value in args.only for n in value.split(",") if n.strip()]
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "cepletter")],
                    env=python_env(), check=False, stdout=subprocess.DEVNULL)
     log(f"peers in {peers.where}: " + ", ".join(f"{k} {v}" for k, v in peers.versions.items()))
-    ctx = Context(scale=scale, work=args.work.resolve(), peers=peers, log=log)
+    ctx = Context(scale=scale, work=args.work.resolve(), peers=peers, log=log, today_revision=args.today)
     sections: list[Section] = []
     try:
         for name in args.names:

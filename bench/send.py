@@ -6,12 +6,14 @@ round; ratios are taken between samples of the same round.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import fixtures
+from bench import today as old
 from bench import workspace as ws
 from bench.context import Context, send_flags
 from bench.measure import BENCH, BenchError, Run, Section, Sink, Target, ratio_per_round, rotated, run_timed
@@ -19,7 +21,7 @@ from bench.measure import BENCH, BenchError, Run, Section, Sink, Target, ratio_p
 # ---------------------------------------------------------------- send
 
 
-def _bare_message(ctx: Context, news: ws.Newsletter) -> Path:
+def bare_message(ctx: Context, news: ws.Newsletter) -> Path:
     """One message exactly as cepletter builds it, for the bare loop to send to everyone."""
     if ctx.bare_message is not None:
         return ctx.bare_message
@@ -70,7 +72,7 @@ def _send(ctx: Context, connections: int, engine: str = "aiosmtpd") -> Section:
     count = ctx.scale.send
     sink = ctx.sink(engine)
     ws.use_sink(news.root, sink.port, connections)
-    message = _bare_message(ctx, news)
+    message = bare_message(ctx, news)
     flags = send_flags(ctx, news.root)
     subscribers = news.root / "subscribers.csv"
 
@@ -87,6 +89,14 @@ def _send(ctx: Context, connections: int, engine: str = "aiosmtpd") -> Section:
     cep_name = f"cepletter send, {connections} conn."
     bare_name = "smtplib loop, 1 conn. (floor)" if connections == 1 else f"smtplib, {connections} threads (floor)"
     contenders = {cep_name: _Contender(cepletter, count), bare_name: _Contender(bare, count)}
+    today_name = ""
+    if not raw:
+        found = _today(ctx, news, sink.port, connections)
+        if isinstance(found, str):
+            section.notes.append(f"Today's cepletter is missing: {found}.")
+        else:
+            today_name = f"{found[0]}, {connections} conn."
+            contenders[today_name] = _Contender(found[1], count)
     mm_name, mm_multi_name = "mailmerge (HTML part only)", "mailmerge (text + HTML, like cepletter)"
     if connections == 1:
         if ctx.peers.mailmerge is None:
@@ -123,6 +133,14 @@ def _send(ctx: Context, connections: int, engine: str = "aiosmtpd") -> Section:
         section.targets.append(Target("send 1 conn.: cepletter ÷ mailmerge text + HTML (msgs/s)", ">=", 4.0,
                                       ratio_per_round(cep, section.figure(mm_multi_name, "msgs/s")),
                                       note="mailmerge given the same text + HTML message as cepletter"))
+    if today_name:
+        section.targets.append(Target(
+            f"loopback without TLS, {connections} conn.: cepletter ÷ today's cepletter (msgs/s)", ">=", 0.95,
+            ratio_per_round(cep, section.figure(today_name, "msgs/s"))))
+        section.notes.append(
+            f"`{today_name}` is cepletter as it was before the send path was reworked for the wire "
+            "(bench/today.py), in a copy of the same workspace; \"no slower than today\" allows 5% for the "
+            "spread between rounds of two equal senders.")
     floor = 0.7 if connections == 1 else 0.85
     section.targets.append(Target(f"{prefix}send {connections} conn.: cepletter ÷ bare smtplib (msgs/s)", ">=",
                                   floor, ratio_per_round(cep, section.figure(bare_name, "msgs/s")), note=info))
@@ -173,6 +191,24 @@ def _mailmerge(
     if multi_name is not None:
         found[multi_name] = _Contender(runner(files["template_multipart"], short_list), subset)
     return found
+
+
+def _today(ctx: Context, news: ws.Newsletter, port: int, connections: int) -> tuple[str, Callable[[], Run]] | str:
+    """Today's cepletter sending to the same sink, in its own copy of the newsletter workspace."""
+    found = old.for_run(ctx)
+    if isinstance(found, str):
+        return found
+    root = ws.copy_newsletter(news, ctx.work / "newsletter-today")
+    shutil.copy2(news.root / "subscribers.csv", root / "subscribers.csv")
+    fixtures.write_workspace(root, port=port, transport="smtp", connections=connections)
+    flags = old.send_flags(found, root)
+
+    def run() -> Run:
+        ws.clear_journal(root, news.issue_id)
+        cmd = found.command("-C", str(root), "send", news.issue_id, "--connections", str(connections), *flags)
+        return run_timed(cmd, env=found.env(), cwd=found.root)
+
+    return found.label, run
 
 
 def bench_send1(ctx: Context) -> Section:

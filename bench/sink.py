@@ -2,7 +2,7 @@
 
 Run it as its own process so that its CPU use is not charged to the sender:
 
-    python bench/sink.py [--port 0] [--engine aiosmtpd|raw]
+    python bench/sink.py [--port 0] [--engine aiosmtpd|raw] [--pipelining] [--tls-cert PEM --tls-key PEM]
 
 It prints ``PORT <n>`` once it listens, then answers one command per line
 on stdin: ``stats`` prints a JSON line of counters, ``reset`` zeroes them and
@@ -15,6 +15,13 @@ minimal SMTP responder that finds the end of DATA with one ``bytes.find`` per
 chunk: it costs the sink so little that what remains is the senders' own
 ceiling (aiosmtpd reads DATA a line at a time, and on two cores the sink's
 CPU is taken from the sender).
+
+``--pipelining`` adds PIPELINING (RFC 2920) to aiosmtpd's EHLO reply; aiosmtpd
+reads commands from a buffered stream, so a client that sends a group of
+them in one write gets its replies in order. ``--tls-cert`` and ``--tls-key``
+make it offer STARTTLS with that certificate and refuse mail before it, as
+a relay on port 587 does; ``--auth`` then accepts any login after STARTTLS,
+for clients that always log in.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import argparse
 import asyncio
 import json
 import logging
+import ssl
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 
 class CountingHandler:
@@ -45,6 +54,10 @@ class CountingHandler:
             self.bytes = 0
             self.distinct: set[str] = set()
             self.cpu_start = time.process_time()
+            # When the first and the last message were accepted (CLOCK_MONOTONIC, the same in every
+            # process of the machine): the steady rate, without the sender's start-up and set-up.
+            self.first_ns = 0
+            self.last_ns = 0
 
     def stats(self) -> dict[str, int]:
         with self.lock:
@@ -55,17 +68,39 @@ class CountingHandler:
                 "bytes": self.bytes,
                 # The sink's own CPU time since the last reset, in microseconds: is it the bottleneck?
                 "cpu_us": int((time.process_time() - self.cpu_start) * 1e6),
+                "first_ns": self.first_ns,
+                "last_ns": self.last_ns,
             }
+
+    def accepted(self, recipients: list[str], size: int) -> None:
+        now = time.monotonic_ns()
+        with self.lock:
+            self.messages += 1
+            self.recipients += len(recipients)
+            self.bytes += size
+            self.distinct.update(address.lower() for address in recipients)
+            self.first_ns = self.first_ns or now
+            self.last_ns = now
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.content
-        size = len(data) if isinstance(data, bytes | str) else 0
-        with self.lock:
-            self.messages += 1
-            self.recipients += len(envelope.rcpt_tos)
-            self.bytes += size
-            self.distinct.update(address.lower() for address in envelope.rcpt_tos)
+        self.accepted(envelope.rcpt_tos, len(data) if isinstance(data, bytes | str) else 0)
         return "250 OK"
+
+
+class PipeliningHandler(CountingHandler):
+    """The counting handler, with PIPELINING added to the EHLO reply (aiosmtpd's EHLO hook)."""
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # With this hook, recording the client's name is the hook's job.
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+def accept_any_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object) -> AuthResult:
+    return AuthResult(success=True)
 
 
 class RawSmtp(asyncio.Protocol):
@@ -94,11 +129,7 @@ class RawSmtp(asyncio.Protocol):
                     return
                 body, self.buffer = self.buffer[: end + 2], self.buffer[end + 5 :]
                 self.in_data = False
-                with self.handler.lock:
-                    self.handler.messages += 1
-                    self.handler.recipients += len(self.rcpts)
-                    self.handler.bytes += len(body)
-                    self.handler.distinct.update(r.lower() for r in self.rcpts)
+                self.handler.accepted(self.rcpts, len(body))
                 self.rcpts = []
                 self.reply(b"250 OK")
                 data = self.buffer
@@ -137,15 +168,21 @@ class RawSmtp(asyncio.Protocol):
 
 
 def serve(
-    handler: CountingHandler, host: str, port: int, engine: str, ready: list[int], started: threading.Event
+    handler: CountingHandler, host: str, port: int, engine: str, ready: list[int], started: threading.Event,
+    tls: ssl.SSLContext | None = None, auth: bool = False,
 ) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    options: dict[str, object] = {}
+    if tls is not None:
+        options.update(tls_context=tls, require_starttls=True)
+        if auth:
+            options.update(authenticator=accept_any_login, auth_require_tls=True)
 
     def factory() -> asyncio.Protocol:
         if engine == "raw":
             return RawSmtp(handler)
-        return SMTP(handler, hostname="bench-sink", enable_SMTPUTF8=True, loop=loop)
+        return SMTP(handler, hostname="bench-sink", enable_SMTPUTF8=True, loop=loop, **options)  # type: ignore[arg-type]
 
     server = loop.run_until_complete(loop.create_server(factory, host, port))
     ready.append(server.sockets[0].getsockname()[1])
@@ -158,14 +195,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--engine", choices=("aiosmtpd", "raw"), default="aiosmtpd")
+    parser.add_argument("--pipelining", action="store_true", help="offer PIPELINING in the EHLO reply")
+    parser.add_argument("--tls-cert", type=Path, help="offer STARTTLS with this PEM certificate (and --tls-key)")
+    parser.add_argument("--tls-key", type=Path)
+    parser.add_argument("--auth", action="store_true", help="with TLS: accept any login")
     args = parser.parse_args(argv)
+    if args.engine == "raw" and (args.pipelining or args.tls_cert or args.auth):
+        parser.error("--pipelining, --tls-cert and --auth need the aiosmtpd engine")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    tls: ssl.SSLContext | None = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(str(args.tls_cert), str(args.tls_key))
     # aiosmtpd logs every connection at INFO; that would cost more than the counting.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
 
-    handler = CountingHandler()
+    handler = PipeliningHandler() if args.pipelining else CountingHandler()
     ready: list[int] = []
     started = threading.Event()
-    thread = threading.Thread(target=serve, args=(handler, args.host, args.port, args.engine, ready, started), daemon=True)
+    thread = threading.Thread(target=serve, args=(handler, args.host, args.port, args.engine, ready, started, tls,
+                                                  args.auth), daemon=True)
     thread.start()
     if not started.wait(10):
         print("ERROR sink did not start", flush=True)

@@ -114,9 +114,23 @@ def use_sink(root: Path, port: int, connections: int) -> None:
 
 
 def clear_journal(root: Path, issue_id: str) -> None:
+    """Forget every earlier send of the issue, so that the next `send` mails the whole list again.
+
+    The benchmark's issues are never signed off (it sends with --unreviewed), so review.jsonl holds
+    only the notes that a send started, which would otherwise stop a send without its journal.
+    """
     folder = root / "issues" / issue_id
-    for name in ("send-log.jsonl", ".send.lock"):
+    for name in ("send-log.jsonl", ".send.lock", "review.jsonl"):
         (folder / name).unlink(missing_ok=True)
+
+
+def copy_newsletter(news: Newsletter, root: Path) -> Path:
+    """A fresh copy of the newsletter workspace at ``root``: issue, settings, web; no journal, cache or list."""
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(news.root, root, ignore=shutil.ignore_patterns(
+        ".cepletter-cache", "send-log.jsonl", ".send.lock", "review.jsonl", "subscribers*.csv", "outbox"))
+    return root
 
 
 def memory_workspace(work: Path, source: Newsletter, recipients: int) -> Path:
