@@ -16,7 +16,7 @@ from conftest import Invoke
 from cepletter.config import Settings, load_settings
 from cepletter.errors import SourceError
 from cepletter.issue.file import dumps, loads
-from cepletter.sources.events import add_months, is_ics_source, upcoming_events
+from cepletter.sources.events import MAX_EVENTS, MAX_OCCURRENCES, add_months, is_ics_source, upcoming_events
 from cepletter.sources.items import Event
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -395,3 +395,108 @@ def test_webcal_links_are_fetched_over_https(tmp_path: Path) -> None:
     settings = workspace(tmp_path, '[[sources]]\nname = "agenda"\nurl = "webcal://127.0.0.1:9/cal.ics"\n')
     with pytest.raises(SourceError, match=r"^source 'agenda': https://127\.0\.0\.1:9/cal\.ics: "):
         upcoming_events(settings, date(2025, 12, 18))
+
+
+# ---------------------------------------------------------------- bounded expansion
+
+def _calendar(*events: str) -> str:
+    body = "".join(f"BEGIN:VEVENT\r\n{e.strip().replace(chr(10), chr(13) + chr(10))}\r\nEND:VEVENT\r\n" for e in events)
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//CEP//test//EN\r\n{body}END:VCALENDAR\r\n"
+
+
+EVERY_SECOND = """\
+UID:spam-seconds@cep
+DTSTART:20241201T090000Z
+DTEND:20241201T090001Z
+RRULE:FREQ=SECONDLY
+SUMMARY:Every second
+"""
+EVERY_MINUTE_FROM_TODAY = """\
+UID:spam-minutes@cep
+DTSTART:{day:%Y%m%d}T090000Z
+DTEND:{day:%Y%m%d}T090030Z
+RRULE:FREQ=MINUTELY
+SUMMARY:Every minute
+"""
+WEEKLY = """\
+UID:weekly@cep
+DTSTART:{day:%Y%m%d}T100000Z
+DTEND:{day:%Y%m%d}T110000Z
+RRULE:FREQ=WEEKLY
+SUMMARY:Weekly team call
+"""
+
+
+def _with_calendar(tmp_path: Path, text: str) -> Settings:
+    (tmp_path / "agenda.ics").write_text(text, encoding="utf-8")
+    return workspace(tmp_path, '[[sources]]\nname = "agenda"\npath = "agenda.ics"\n')
+
+
+def test_an_event_every_second_for_ever_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    day = date(2025, 12, 18)
+    settings = _with_calendar(tmp_path, _calendar(EVERY_SECOND, WEEKLY.format(day=day)))
+    warnings: list[str] = []
+    events = upcoming_events(settings, day, warn=warnings.append)
+    assert [e.title for e in events] == ["Weekly team call"] * 9
+    assert len(warnings) == 1
+    assert warnings[0].startswith("source 'agenda': event 'Every second' repeats too often to list (about ")
+    assert "left out" in warnings[0] and "UNTIL or COUNT" in warnings[0]
+
+
+def test_an_event_with_many_occurrences_in_the_window_is_cut_short(tmp_path: Path) -> None:
+    hourly = "UID:hourly@cep\nDTSTART:20251220T080000Z\nDURATION:PT30M\nRRULE:FREQ=HOURLY;COUNT=500\nSUMMARY:Drop-in"
+    settings = _with_calendar(tmp_path, _calendar(hourly, WEEKLY.format(day=date(2025, 12, 18))))
+    warnings: list[str] = []
+    events = by_title(upcoming_events(settings, date(2025, 12, 18), warn=warnings.append))
+    assert len(events["Drop-in"]) == MAX_OCCURRENCES == 62
+    assert events["Drop-in"][0].start == datetime(2025, 12, 20, 9, 0, tzinfo=AMS)  # the first ones are kept
+    assert len(events["Weekly team call"]) == 9
+    assert warnings == [f"source 'agenda': event 'Drop-in' occurs 500 times from 2025-12-18 to 2026-02-18; "
+                        f"only the first {MAX_OCCURRENCES} are in the issue"]
+
+
+def test_the_issue_lists_at_most_max_events(tmp_path: Path) -> None:
+    daily = [f"UID:d{n}@cep\nDTSTART;VALUE=DATE:20251218\nRRULE:FREQ=DAILY\nSUMMARY:Daily {n}" for n in range(4)]
+    settings = _with_calendar(tmp_path, _calendar(*daily))
+    warnings: list[str] = []
+    events = upcoming_events(settings, date(2025, 12, 18), warn=warnings.append)
+    assert len(events) == MAX_EVENTS == 200
+    assert events[0].start == date(2025, 12, 18) and events[-1].start == date(2026, 2, 5)  # the earliest kept
+    assert warnings == ["the calendars have 248 events from 2025-12-18 to 2026-02-18; only the first 200 are in the issue"]
+
+
+def test_bidi_controls_are_removed_from_event_text_and_markup_stays_text(tmp_path: Path) -> None:
+    event = ("UID:bidi@cep\nDTSTART:20260110T100000Z\nSUMMARY:Invoice \u202efdp.exe for Vec<T> & co\n"
+             "LOCATION:Room \u2066B\u2069 12")
+    settings = _with_calendar(tmp_path, _calendar(event))
+    (only,) = upcoming_events(settings, date(2025, 12, 18))
+    assert only.title == "Invoice fdp.exe for Vec<T> & co"
+    assert only.location == "Room B 12"
+
+
+def test_draft_with_a_calendar_that_repeats_every_minute_stays_small(tmp_path: Path, run: Invoke) -> None:
+    ws = tmp_path / "ws"
+    assert run("init", str(ws)).exit_code == 0
+    from cepletter.issue.draft import today as issue_day
+
+    today = issue_day(load_settings(ws))  # the day draft gives the issue, in the newsletter's time zone
+    (ws / "agenda.ics").write_text(_calendar(
+        EVERY_SECOND, EVERY_MINUTE_FROM_TODAY.format(day=today), WEEKLY.format(day=today + timedelta(days=1)),
+        f"UID:t@cep\nDTSTART:{today + timedelta(days=3):%Y%m%d}T120000Z\nSUMMARY:Webinar \u202eexe.pdf",
+    ), encoding="utf-8")
+    with (ws / "cepletter.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[[sources]]\nname = "agenda"\npath = "agenda.ics"\n')
+    result = run("-C", str(ws), "draft", "--all", "--issue", "2099-01")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert [w.split(" repeats too often")[0] for w in warnings] == [
+        "warning: source 'agenda': event 'Every second'", "warning: source 'agenda': event 'Every minute'"]
+    issue_file = ws / "issues" / "2099-01" / "issue.md"
+    assert issue_file.stat().st_size < 30_000  # was 11 MB with 88,000 events
+    issue = loads(issue_file.read_text(encoding="utf-8"), "2099-01", "issue.md")
+    titles = [e.title for e in issue.events]
+    weeks = len(range(1, (add_months(today, 2) - today).days, 7))  # from tomorrow, weekly, in the window
+    assert "Webinar exe.pdf" in titles and titles.count("Weekly team call") == weeks
+    assert "\u202e" not in issue_file.read_text(encoding="utf-8")
+    shown = run("-C", str(ws), "preview", "2099-01")
+    assert shown.exit_code == 0, shown.stderr

@@ -27,6 +27,18 @@ if TYPE_CHECKING:
 
 _HTTP = re.compile(r"^https?://[^\s/]+\S*$", re.I)
 
+# A rule such as "every second, for ever" has millions of occurrences in an
+# issue's window, and the expansion walks every step from the event's first
+# day. Three bounds keep a calendar cheap to read and the issue short:
+EXPANSION_STEPS = 50_000  # rule steps one calendar may cost (a few tenths of a second)
+MAX_OCCURRENCES = 62  # occurrences of one event listed: every day of a two-month window
+MAX_EVENTS = 200  # events listed in all
+
+_SECONDS = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86_400, "WEEKLY": 604_800,
+            "MONTHLY": 2_629_746, "YEARLY": 31_556_952}
+# Parts that give several occurrences per step of FREQ (BYSETPOS only picks among them).
+_EXPANDING = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH")
+
 
 def is_ics_source(source: SourceSettings) -> bool:
     """Whether a configured source is a calendar (kind "ics", or a location ending .ics)."""
@@ -59,8 +71,13 @@ def upcoming_events(
     for source in settings.sources:
         if is_ics_source(source):
             data = read_calendar_bytes(settings, source, warn=warn)
-            events.extend(events_between(data, start, end, zone, source.name))
+            events.extend(events_between(data, start, end, zone, source.name, warn=warn))
     events.sort(key=lambda e: (_sort_key(e.start, zone), e.title))
+    if len(events) > MAX_EVENTS:
+        if warn is not None:
+            warn(f"the calendars have {len(events):,} events from {start.isoformat()} to {end.isoformat()}; "
+                 f"only the first {MAX_EVENTS} are in the issue")
+        del events[MAX_EVENTS:]
     return events
 
 
@@ -149,8 +166,13 @@ def _fetch_calendar(settings: Settings, url: str) -> bytes:
     return response.body
 
 
-def events_between(data: bytes, start: date, end: date, zone: ZoneInfo, source_name: str) -> list[Event]:
-    """Events of one calendar (raw .ics bytes) overlapping [start, end), times in ``zone``."""
+def events_between(data: bytes, start: date, end: date, zone: ZoneInfo, source_name: str, *,
+                   warn: Callable[[str], None] | None = None) -> list[Event]:
+    """Events of one calendar (raw .ics bytes) overlapping [start, end), times in ``zone``.
+
+    Bounded (see `EXPANSION_STEPS`, `MAX_OCCURRENCES`): an event that repeats
+    too often is left out or cut short, and ``warn`` hears about it.
+    """
     import icalendar
     import recurring_ical_events
 
@@ -168,6 +190,7 @@ def events_between(data: bytes, start: date, end: date, zone: ZoneInfo, source_n
                           "Export the calendar again as .ics.") from None
     window_start = datetime.combine(start, time.min, zone)
     window_end = datetime.combine(end, time.min, zone)
+    _drop_costly_series(cal, window_end, zone, source_name, warn)
     try:
         # skip_bad_series: one malformed recurring event must not hide all the others.
         query = recurring_ical_events.of(cal, skip_bad_series=True)
@@ -177,14 +200,89 @@ def events_between(data: bytes, start: date, end: date, zone: ZoneInfo, source_n
                           "Check the recurring events in the calendar.") from None
     events: list[Event] = []
     seen: set[str] = set()
+    per_series: dict[str, list[Event]] = {}
     for component in occurrences:
         event = _event_from(component, zone)
         if event is None or (event.id is not None and event.id in seen):
             continue
         if event.id is not None:
             seen.add(event.id)
+        # Occurrences of one event share its UID (or, without one, its title).
+        series_key = _clean(component.get("UID")) or f"title {event.title}"
+        per_series.setdefault(series_key, []).append(event)
         events.append(event)
-    return events
+    dropped: set[int] = set()
+    for series in per_series.values():
+        if len(series) > MAX_OCCURRENCES:
+            series.sort(key=lambda e: _sort_key(e.start, zone))
+            dropped.update(id(e) for e in series[MAX_OCCURRENCES:])
+            if warn is not None:
+                warn(f"source {source_name!r}: event {series[0].title!r} occurs {len(series):,} times from "
+                     f"{start.isoformat()} to {end.isoformat()}; only the first {MAX_OCCURRENCES} are in the issue")
+    return [e for e in events if id(e) not in dropped] if dropped else events
+
+
+def _drop_costly_series(cal: Any, window_end: datetime, zone: ZoneInfo, source_name: str,
+                        warn: Callable[[str], None] | None) -> None:
+    """Take out of ``cal`` every recurring event whose expansion would cost too many rule steps.
+
+    Each event's cost is counted before anything is expanded; once the
+    calendar's `EXPANSION_STEPS` are spent, the events after are left out too.
+    """
+    budget = EXPANSION_STEPS
+    costly: set[str] = set()
+    for component in cal.walk("VEVENT"):
+        steps = _rule_steps(component, window_end, zone)
+        if steps == 0:
+            continue
+        uid = _clean(component.get("UID")) or f"#{id(component)}"
+        if steps <= budget:
+            budget -= steps
+            continue
+        costly.add(uid)
+        if warn is not None:
+            title = _clean(component.get("SUMMARY")) or "Untitled event"
+            warn(f"source {source_name!r}: event {title!r} repeats too often to list (about {steps:,} "
+                 f"times from its first day to the end of the issue's window); left out. "
+                 "Give it a longer interval or an end (UNTIL or COUNT) in the calendar")
+    if costly:
+        cal.subcomponents[:] = [
+            c for c in cal.subcomponents
+            if not (c.name == "VEVENT" and (_clean(c.get("UID")) or f"#{id(c)}") in costly)
+        ]
+
+
+def _rule_steps(component: Any, window_end: datetime, zone: ZoneInfo) -> int:
+    """About how many steps expanding the event's RRULEs to ``window_end`` takes (0: not recurring)."""
+    rules = component.get("RRULE")
+    dtstart = component.get("DTSTART")
+    if rules is None or dtstart is None:
+        return 0
+    first = _aware(dtstart.dt, zone)
+    total = 0
+    for rule in rules if isinstance(rules, list) else [rules]:
+        try:
+            freq = str(rule.get("FREQ", ["DAILY"])[0]).upper()
+            interval = max(1, int(rule.get("INTERVAL", [1])[0]))
+            until = rule.get("UNTIL")
+            last = min(window_end, _aware(until[0], zone)) if until else window_end
+            span = max(0.0, (last - first).total_seconds())
+            steps = int(span // (_SECONDS.get(freq, 86_400) * interval)) + 1
+            for part in _EXPANDING:
+                steps *= max(1, len(rule.get(part, [])))
+            count = rule.get("COUNT")
+            if count and not any(part in rule for part in _EXPANDING):
+                steps = min(steps, int(count[0]))
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue  # the expansion skips a rule it cannot read (skip_bad_series)
+        total += steps
+    return total
+
+
+def _aware(value: date | datetime, zone: ZoneInfo) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time.min, zone)
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
 def _event_from(component: Any, zone: ZoneInfo) -> Event | None:
@@ -250,9 +348,12 @@ def _in_zone(value: date | datetime, zone: ZoneInfo) -> date | datetime:
 
 
 def _clean(value: Any) -> str:
+    """A calendar's text as one line, without bidi controls: iCalendar TEXT is text, not HTML."""
+    from cepletter.sources.sanitize import plain_text
+
     if value is None:
         return ""
-    return " ".join(str(value).split())
+    return plain_text(str(value), html=False)
 
 
 def _stamp(value: date | datetime) -> str:
