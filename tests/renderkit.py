@@ -36,6 +36,7 @@ def make_workspace(root: Path, config: str = CONFIG, subscribers: str | None = N
     (root / "issues").mkdir(exist_ok=True)
     if subscribers is not None:
         (root / "subscribers.csv").write_text(subscribers, encoding="utf-8")
+        (root / "suppressed.csv").write_text("email\n", encoding="utf-8")
     return load_settings(root)
 
 

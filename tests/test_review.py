@@ -166,6 +166,7 @@ def smtp_workspace(root: Path, port: int) -> Settings:
                  'security = "none"\n')
     (root / "subscribers.csv").write_text(
         "email,name\nada@example.org,Ada\nbob@example.org,Bob\n", encoding="utf-8")
+    (root / "suppressed.csv").write_text("email\n", encoding="utf-8")
     return load_settings(root)
 
 
