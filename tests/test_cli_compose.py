@@ -205,6 +205,48 @@ def test_draft_refuses_to_overwrite_without_force(ws: Path, run: Invoke) -> None
     assert [i.title for i in issue.items] == [SAMPLE_TITLES[1]]
 
 
+def test_draft_force_keeps_the_previous_file_as_numbered_backups(ws: Path, run: Invoke) -> None:
+    path = ws / "issues" / "2025-12" / "issue.md"
+    assert run("-C", str(ws), "draft", "--issue", "2025-12", "--pick", "1").exit_code == 0
+    edited = path.read_text(encoding="utf-8").replace("_Replace these lines", "Our own words. _Replace these lines")
+    path.write_text(edited, encoding="utf-8")
+    first = run("-C", str(ws), "draft", "--issue", "2025-12", "--pick", "2", "--force")
+    assert first.exit_code == 0, first.stderr
+    assert "Kept the previous issue.md as issues/2025-12/issue.md.bak.\n" in first.stderr
+    assert (path.parent / "issue.md.bak").read_text(encoding="utf-8") == edited
+    second_draft = path.read_text(encoding="utf-8")
+    second = run("-C", str(ws), "draft", "--issue", "2025-12", "--pick", "3", "--force")
+    assert second.exit_code == 0, second.stderr
+    assert "Kept the previous issue.md as issues/2025-12/issue.md.bak.2.\n" in second.stderr
+    assert (path.parent / "issue.md.bak").read_text(encoding="utf-8") == edited  # the first backup stays
+    assert (path.parent / "issue.md.bak.2").read_text(encoding="utf-8") == second_draft
+    assert [i.title for i in load(path).items] == [SAMPLE_TITLES[2]]
+    # A backup is not an issue: the list of issues and the next window are unchanged.
+    assert run("-C", str(ws), "preview").exit_code == 0
+
+
+def test_draft_force_refuses_an_issue_that_was_sent_unless_given_twice(ws: Path, run: Invoke) -> None:
+    path = ws / "issues" / "2025-12" / "issue.md"
+    assert run("-C", str(ws), "draft", "--issue", "2025-12", "--pick", "1").exit_code == 0
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index("Welcome to")] + "A short introduction, written.\n", encoding="utf-8")
+    sent = run("-C", str(ws), "send", "2025-12", "--yes")  # to the workspace's Maildir
+    assert sent.exit_code == 0, sent.stderr
+    before = path.read_bytes()
+    refused = run("-C", str(ws), "draft", "--issue", "2025-12", "--pick", "2", "--force")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "Error: issues/2025-12/issue.md has already gone out: its send-log.jsonl records it sent to 5 subscribers\n"
+        "  Draft a new issue with --issue ID.")
+    assert "--force --force" in refused.stderr
+    assert path.read_bytes() == before and not (path.parent / "issue.md.bak").exists()
+    forced = run("-C", str(ws), "draft", "--issue", "2025-12", "--pick", "2", "--force", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "Kept the previous issue.md as issues/2025-12/issue.md.bak." in forced.stderr
+    assert (path.parent / "issue.md.bak").read_bytes() == before
+    assert [i.title for i in load(path).items] == [SAMPLE_TITLES[1]]
+
+
 def test_draft_with_nothing_new(ws: Path, run: Invoke) -> None:
     result = run("-C", str(ws), "draft", "--issue", "2025-12", "--all", "--since", "2030-01-01")
     assert result.exit_code == 1

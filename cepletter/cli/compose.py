@@ -170,33 +170,38 @@ def items(env: Env, since: str | None, days: int | None, source_names: tuple[str
 @click.option("--title", metavar="TEXT", help='The issue\'s title (default: "Newsletter <Month> <Year>").')
 @click.option("--date", "issue_date", metavar="DATE",
               help="The issue's date, YYYY-MM-DD; its events section covers two months from it.  [default: today]")
-@click.option("--force", is_flag=True, help="Replace an existing issue file.")
+@click.option("--force", count=True,
+              help="Replace an existing issue file, keeping it as issue.md.bak; twice if it has been sent.")
 @pass_env
 def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, since: str | None,
           days: int | None, source_names: tuple[str, ...], feeds: tuple[str, ...], all_items: bool,
-          title: str | None, issue_date: str | None, force: bool) -> None:
+          title: str | None, issue_date: str | None, force: int) -> None:
     """Write issues/<ID>/issue.md from the chosen items, in the order chosen.
 
     Numbers are those `cepletter items` shows for the same options. Without
     --pick or --all, on a terminal the list is shown and you are asked.
     Items are grouped into sections by category; edit the file afterwards to
-    write the intro, reorder, or rename sections.
+    write the intro, reorder, or rename sections. --force replaces an
+    existing issue file and keeps the old one as issue.md.bak (then
+    issue.md.bak.2, ...); an issue that has been sent needs --force twice.
 
     \b
     Examples:
       cepletter draft --pick 3,1,5-7
       cepletter draft --all --issue 2026-02 --title "Newsletter February 2026"
     """
+    from cepletter.deliver.journal import JOURNAL_NAME, sent_keys
     from cepletter.errors import IssueError, UsageError
     from cepletter.issue import draft as compose
-    from cepletter.issue.folder import new_issue_path
+    from cepletter.issue.folder import issue_path
 
     if pick is not None and pick_all:
         raise UsageError("--pick and --all cannot be used together", "Give one of them.")
     settings = env.settings
     day = compose.parse_day(issue_date, "--date") if issue_date else compose.today(settings)
     issue_id = issue_id or compose.default_issue_id(day)
-    new_issue_path(settings.root, settings.issues_dir, issue_id, force=force)
+    sent = len(sent_keys(issue_path(settings.issues_dir, issue_id).parent / JOURNAL_NAME))
+    compose.replaceable_path(settings, issue_id, force=force, sent=sent)
     if pick is None and not pick_all and not env.stdin_is_terminal():
         raise UsageError("choose the items with --pick 3,1,5-7 or --all",
                          "Run `cepletter items` to see the numbers, or run draft in a terminal to choose.")
@@ -214,8 +219,11 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
     chosen = [found[n - 1] for n in numbers]
     issue = compose.build_issue(chosen, issue_id=issue_id, issue_date=day, settings=settings, title=title)
     compose.add_events(settings, issue, warn=env.warn)
-    written = compose.save_draft(settings, issue, force=force)
+    backups: list[Path] = []
+    written = compose.save_draft(settings, issue, force=force > 0, on_backup=backups.append)
     shown = written.relative_to(settings.root).as_posix()
+    for backup in backups:
+        env.info(f"Kept the previous {written.name} as {backup.relative_to(settings.root).as_posix()}.")
     events = f", {_count(len(issue.events), 'event')}" if issue.events else ""
     env.info(f"Wrote {shown}: {_count(len(chosen), 'item')} in {_count(len(issue.sections), 'section')}{events}.")
     env.info("Next: write the intro in that file, then `cepletter preview`.")

@@ -259,10 +259,61 @@ def add_events(settings: Settings, issue: Issue, warn: Callable[[str], None] | N
         issue.events = upcoming_events(settings, issue.date, warn=warn)
 
 
-def save_draft(settings: Settings, issue: Issue, *, force: bool = False) -> Path:
-    """Write ``issues/<ID>/issue.md`` atomically; an existing one only with ``force``."""
+def replaceable_path(settings: Settings, issue_id: str, *, force: int = 0, sent: int = 0) -> Path:
+    """Where ``draft`` writes issue ``issue_id``; an error when that would lose something.
+
+    An existing issue file is replaced only with ``force`` (its copy is kept,
+    see `save_draft`); one that has gone out (``sent``: addresses its send log
+    has a "sent" line for) only with ``force`` given twice.
+    """
+    path = new_issue_path(settings.root, settings.issues_dir, issue_id, force=force > 0)
+    if path.exists() and sent and force < 2:
+        shown = path.relative_to(settings.root).as_posix() if path.is_relative_to(settings.root) else str(path)
+        people = "1 subscriber" if sent == 1 else f"{sent:,} subscribers"
+        raise IssueError(
+            f"{shown} has already gone out: its send-log.jsonl records it sent to {people}",
+            "Draft a new issue with --issue ID. To replace this one anyway (the sent copy is "
+            "kept as a backup), give --force twice: --force --force.",
+        )
+    return path
+
+
+def backup_path(path: Path) -> Path:
+    """The first free backup name for ``path``: ``issue.md.bak``, then ``issue.md.bak.2``, ``.3``, ..."""
+    candidate = path.with_name(path.name + ".bak")
+    number = 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.bak.{number}")
+        number += 1
+    return candidate
+
+
+def save_draft(settings: Settings, issue: Issue, *, force: bool = False,
+               on_backup: Callable[[Path], None] | None = None) -> Path:
+    """Write ``issues/<ID>/issue.md`` atomically; an existing one only with ``force``.
+
+    The file replaced is copied first to a backup (`backup_path`), which
+    ``on_backup`` is told about: ``--force`` never loses an edited intro.
+    """
+    from cepletter.fsutil import atomic_write_bytes
     from cepletter.issue.file import save
 
     path = new_issue_path(settings.root, settings.issues_dir, issue.id, force=force)
+    try:
+        previous = path.read_bytes()
+    except FileNotFoundError:
+        previous = None
+    except OSError as exc:
+        raise IssueError(f"{path}: cannot read the issue file to keep a copy: {exc.strerror}",
+                         "Nothing was replaced; check the file's permissions.") from None
+    if previous is not None:
+        backup = backup_path(path)
+        try:
+            atomic_write_bytes(backup, previous)
+        except OSError as exc:
+            raise IssueError(f"{backup}: cannot keep a copy of the issue file: {exc.strerror}",
+                             "Nothing was replaced; check the folder's permissions and free space.") from None
+        if on_backup is not None:
+            on_backup(backup)
     save(issue, path)
     return path

@@ -46,5 +46,5 @@ def new_issue_path(root: Path, issues_dir: Path, issue_id: str, *, force: bool) 
     if path.exists() and not force:
         shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         raise IssueError(f"{shown} already exists",
-                         "Use --force to replace it (your edits in it are lost), or --issue ID for a new issue.")
+                         "Use --force to replace it (a copy is kept as issue.md.bak), or --issue ID for a new issue.")
     return path
