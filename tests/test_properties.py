@@ -274,3 +274,73 @@ def test_a_very_long_name_and_subject_fold_within_the_line_limit(tmp_path: Path)
     message = email.message_from_bytes(data)
     assert str(make_header(decode_header(message["Subject"]))) == "S" * 5000
     assert str(make_header(decode_header(message["To"]))).startswith("N" * 5000 + " word word")
+
+
+# ---------------------------------------------------------------- the fast feed reader
+
+_FEED_TEXT = st.lists(
+    st.sampled_from([*"aZ é€’ <>&;/#=\"'", "&amp;", "&lt;", "&gt;", "&#233;", "&#146;", "\x92", "Ã©",
+                     "</b>", "<b>", "</blink>", "&nbsp;", "\u202e", "\n"]),
+    max_size=12).map("".join)
+_FEED_URL = st.sampled_from(["https://example.org/a", "http://example.org/a?x=1&amp;y=2", "/relative/", "",
+                             "  https://example.org/spaced  ", "https:///example.org/slashes", "javascript:x()",
+                             "tag:example.org,2025:1", "https://example.org/a&amp;amp;b=1", "https://example.org/&x;"])
+
+
+def _cdata_or_escaped(draw: st.DrawFn, text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    if draw(st.booleans()) and "]]>" not in text:
+        return f"<![CDATA[{text}]]>"
+    return escape(text)
+
+
+@st.composite
+def rss_item(draw: st.DrawFn) -> str:
+    parts = []
+    if draw(st.booleans()):
+        parts.append(f"<title>{_cdata_or_escaped(draw, draw(_FEED_TEXT))}</title>")
+    if draw(st.booleans()):
+        parts.append(f"<link>{_cdata_or_escaped(draw, draw(_FEED_URL))}</link>")
+    if draw(st.booleans()):
+        permalink = draw(st.sampled_from(["", ' isPermaLink="false"', ' isPermaLink="true"', ' isPermaLink="True"']))
+        parts.append(f"<guid{permalink}>{_cdata_or_escaped(draw, draw(_FEED_URL))}</guid>")
+    if draw(st.booleans()):
+        parts.append("<pubDate>" + draw(st.sampled_from([
+            "Wed, 10 Dec 2025 09:00:00 +0000", "10 Dec 2025 09:00 EST", "2025-12-10T09:00:00Z", "mer, 10 dic 2025",
+            "Wed, 10 Dec 25 09:00:00 GMT", "yesterday", ""])) + "</pubDate>")
+    if draw(st.booleans()):
+        parts.append("<dc:date>2025-12-09T08:00:00+01:00</dc:date>")
+    for _ in range(draw(st.integers(0, 3))):
+        domain = draw(st.sampled_from(["", ' domain="https://example.org/tags"']))
+        parts.append(f"<category{domain}>{_cdata_or_escaped(draw, draw(_FEED_TEXT))}</category>")
+    if draw(st.booleans()):
+        parts.append(f"<description>{_cdata_or_escaped(draw, draw(_FEED_TEXT))}</description>")
+    if draw(st.booleans()):
+        parts.append(f"<content:encoded>{_cdata_or_escaped(draw, '<p>' + draw(_FEED_TEXT) + '</p>')}</content:encoded>")
+    if draw(st.booleans()):
+        parts.append(f"<dc:creator>{_cdata_or_escaped(draw, draw(_FEED_TEXT))}</dc:creator>")
+    if draw(st.booleans()):
+        parts.append('<media:content url="https://example.org/i.jpg" medium="image" width="600">'
+                     '<media:thumbnail url="https://example.org/t.jpg"/></media:content>')
+    if draw(st.booleans()):
+        parts.append('<enclosure url="https://example.org/e.png" type="IMAGE/PNG" length="1"/>')
+    order = draw(st.permutations(parts))
+    return "<item>" + "".join(order) + "</item>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rss_item(), min_size=1, max_size=4), _FEED_URL)
+def test_the_fast_feed_reader_gives_what_feedparser_gives(items: list[str], home: str) -> None:
+    from xml.sax.saxutils import escape
+
+    from cepletter.sources import fastfeed, feeds
+
+    doc = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+           'xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+           'xmlns:media="http://search.yahoo.com/mrss/">'
+           f"<channel><title>T</title><link>{escape(home)}</link>{''.join(items)}</channel></rss>").encode()
+    assert fastfeed.parse(doc) is not None
+    fast = feeds.parse_xml_feed(doc, where="t", base=None, source="s")
+    slow = feeds._parse_with_feedparser(doc, where="t", base=None, source="s", max_items=100, warn=None)
+    assert fast == slow
