@@ -241,12 +241,7 @@ def test_default_theme_example_issue_is_clean_with_and_without_events() -> None:
 
 
 def test_cli_check_clients_prints_the_report(tmp_path: Path, run: Invoke) -> None:
-    import shutil
-
-    shutil.copy(REPO / "cepletter.toml", tmp_path / "cepletter.toml")
-    shutil.copytree(REPO / "issues" / "2025-12", tmp_path / "issues" / "2025-12",
-                    ignore=shutil.ignore_patterns("build", "*.jsonl"))
-    result = run("-C", str(tmp_path), "check", "2025-12", "--clients")
+    result = run("-C", str(_example_workspace(tmp_path)), "check", "2025-12", "--clients")
     assert result.exit_code == 0, result.stderr
     assert "Client support:" in result.stdout
     assert "Outlook" in result.stdout and "Apple Mail" in result.stdout
@@ -260,6 +255,10 @@ def _example_workspace(tmp_path: Path) -> Path:
     shutil.copy(REPO / "cepletter.toml", tmp_path / "cepletter.toml")
     shutil.copytree(REPO / "issues" / "2025-12", tmp_path / "issues" / "2025-12",
                     ignore=shutil.ignore_patterns("build", "*.jsonl"))
+    # The lists the settings name, where they name them.
+    for name in ("subscribers.csv", "suppressed.csv"):
+        (tmp_path / "cepletter" / "sample").mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "cepletter" / "sample" / name, tmp_path / "cepletter" / "sample" / name)
     return tmp_path
 
 
