@@ -64,7 +64,7 @@ def test_images_have_a_pixel_width_attribute_for_outlook(tmp_path: Path, run) ->
     # height or none (not width="100%" height="auto", which the inliner used to write).
     from lxml import html as lxml_html
 
-    make_issue(make_workspace(tmp_path))
+    make_issue(make_workspace(tmp_path, subscribers="email,name\nanna@example.org,Anna Jansen\n"))
     result = run("-C", str(tmp_path), "preview")
     assert result.exit_code == 0, result.stderr
     root = lxml_html.fromstring((tmp_path / "issues/2025-12/build/newsletter.html").read_bytes())
