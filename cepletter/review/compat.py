@@ -52,7 +52,7 @@ OUTLOOK_GRACEFUL: dict[str, str] = {
     "css-border-radius": "corners are square instead of rounded",
     "css-box-shadow": "no shadow; borders and background colours still separate the blocks",
     "css-min-width": "fixed width attributes on tables hold the layout",
-    "css-max-height": "images carry width and height attributes",
+    "css-max-height": "images carry a pixel width attribute; a hidden preheader is hidden by mso-hide",
     "css-opacity": "decoration only; text stays readable",
     "css-text-shadow": "decoration only",
     "css-outline": "outlines are decoration; Outlook draws none around images or links",
