@@ -8,6 +8,8 @@ Built on ``smtpservers.SmtpServer`` (same ``messages``, ``received_by()`` and
     FaultServer(slow={"a@example.org": 1}, slow_seconds=3)   # DATA answered too late, once
     FaultServer(close_after_greeting=lambda n: n in (2, 3))  # those connections close after the 220
     FaultServer(data_size_limit=5000)       # 552 for a message larger than that
+    FaultServer(refuse={"gone@example.org": "550 5.1.1 <gone@example.org>: User unknown"})
+                                            # RCPT of that address always answered with that reply
     server.pause(); ...; server.resume()    # gone for a while, back on the same port
 
 A message counts as accepted (is in ``messages``) only when the server could
@@ -33,6 +35,12 @@ class _FaultHandler(_Handler):
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        refusal = self.owner.refuse.get(address.lower())
+        if refusal is not None:
+            with self.owner.lock:
+                self.owner.rcpt_counts[address.lower()] = self.owner.rcpt_counts.get(address.lower(), 0) + 1
+                self.owner.refused_rcpts.append(address.lower())
+            return refusal
         if self.owner._draw(self.owner.p451):
             with self.owner.lock:
                 self.owner.rcpt_counts[address.lower()] = self.owner.rcpt_counts.get(address.lower(), 0) + 1
@@ -109,6 +117,7 @@ class FaultServer(SmtpServer):
         slow_seconds: float = 0.0,
         close_after_greeting: Callable[[int], bool] = lambda n: False,
         data_size_limit: int | None = None,
+        refuse: dict[str, str] | None = None,
         seed: int = 6,
         port: int = 0,
         auth: dict[str, str] | None = None,
@@ -120,6 +129,8 @@ class FaultServer(SmtpServer):
         self.slow_seconds = slow_seconds
         self.slow_seen: dict[str, int] = {}
         self.close_after_greeting = close_after_greeting
+        self.refuse = {k.lower(): v for k, v in (refuse or {}).items()}  # address -> RCPT reply
+        self.refused_rcpts: list[str] = []
         self.rng = random.Random(seed)
         self.connections = 0
         self.closed_after_greeting = 0

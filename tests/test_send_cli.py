@@ -140,7 +140,11 @@ def test_failures_are_named_with_the_server_reply_and_exit_1(tmp_path: Path, run
     assert "delivered 1" in out and "failed 1" in out and "deferred 1" in out
     assert "eva@example.org failed 550 5.1.1 No such user here" in out
     assert "luca@example.org deferred 451 4.7.1 Try again later" in out
-    assert "Run `cepletter send` again to retry" in result.stderr
+    # The 550 5.1.1 means eva's address is gone: suppressed, not worth another try; the 451 is.
+    assert "failed 1 1 added to suppressed.csv" in out
+    assert "Added 1 address to suppressed.csv: the server says it does not exist" in result.stderr
+    assert "Run `cepletter send` again to retry them" in result.stderr
+    assert "retry the failed" not in result.stderr
 
 
 def test_rate_and_connections_options_show_in_the_confirmation(tmp_path: Path, run: Invoke) -> None:

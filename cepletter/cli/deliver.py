@@ -33,6 +33,26 @@ def _report_invalid(env: Env, invalid: list[Invalid]) -> None:
         env.warn(f"{name}, line {row.line}: {shown} skipped: {row.reason}")
 
 
+def _report_list(env: Env, job: Job) -> None:
+    """What reading the lists and an earlier run's journal found, before the confirmation."""
+    name = env.settings.delivery.subscribers
+    recoded = job.counts.recoded
+    if recoded:
+        lines = ", ".join(str(n) for n in recoded[:10]) + (f" and {len(recoded) - 10:,} more" if len(recoded) > 10 else "")
+        env.warn(f"{name}: line{'s' if len(recoded) > 1 else ''} {lines} not UTF-8 like the rest of the file; "
+                 "the bytes that are not were read as Windows-1252 (check the names there)")
+    clean = job.clean
+    if clean.recovered:
+        env.info(f"{_count(len(clean.recovered), 'address')} refused as nonexistent in an earlier run of issue "
+                 f"{job.rendered.issue_id} added to {env.settings.delivery.suppressed}.")
+    if clean.error is not None:
+        env.warn(f"{clean.error}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}es" if word.endswith("s") else f"{n:,} {word}s"
+
+
 @click.command()
 @click.argument("issue_id", metavar="[ID]", required=False)
 @click.option("--test", "tests", metavar="ADDR", multiple=True,
@@ -129,6 +149,7 @@ def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool
                   rate=rate, connections=connections)
     try:
         _report_invalid(env, job.invalid)
+        _report_list(env, job)
         if dry_run:
             messages, size = build_all(job)
             env.info(f"Dry run: built {messages:,} messages ({size / 1e6:.1f} MB) for "
@@ -149,9 +170,62 @@ def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool
                      "Run `cepletter send` again to carry on.")
         raise click.exceptions.Exit(ExitStatus.INTERRUPTED)
     if summary.failed or summary.deferred:
-        env.info("Not everyone got the issue. Run `cepletter send` again to retry the failed "
-                     "and deferred addresses (those already sent are skipped).")
+        _advise(env, job, summary)
         raise click.exceptions.Exit(ExitStatus.ERROR)
+
+
+def _advise(env: Env, job: Job, summary: Summary) -> None:
+    """What the failed and deferred addresses mean, and what to do: a permanent refusal is not
+    worth a second try, a temporary one is."""
+    env.info("Not everyone got the issue.")
+    clean = job.clean
+    listed = env.settings.delivery.suppressed
+    if clean.suppressed:
+        one = len(clean.suppressed) == 1
+        env.info(f"Added {_count(len(clean.suppressed), 'address')} to {listed}: the server says "
+                 f"{'it does' if one else 'they do'} not exist, so no later send mails {'it' if one else 'them'}.")
+    left = [email for email in clean.refused if email not in set(clean.suppressed)]
+    if left and env.settings.suppressed_path is None:
+        env.warn(f"{_count(len(left), 'address')} the server says do not exist, but [delivery] suppressed = \"\" "
+                 f"keeps no suppression list: take them out of {env.settings.delivery.subscribers}.")
+    elif left and clean.error is not None:
+        env.warn(f"{clean.error}; the {_count(len(left), 'address')} refused as nonexistent will be added "
+                 f"by the next `cepletter send {job.rendered.issue_id}`.")
+    elif left and clean.held_back:
+        env.warn(f"{len(left):,} of {job.counts.already_sent + summary.done:,} addresses were refused as "
+                 f"nonexistent: more likely the server does not relay for this account than that they are "
+                 f"gone, so none was added to {listed}. Check [smtp] host, port and username.")
+    refused_for_good = summary.failed - len(clean.refused)
+    if refused_for_good:
+        env.info(f"{_count(refused_for_good, 'address')} refused for good (the server's replies are above): "
+                 "sending again will not change that until the cause is fixed.")
+    if summary.deferred:
+        env.info(f"{_count(summary.deferred, 'address')} deferred (the server said: try later). "
+                 "Run `cepletter send` again to retry them; those already sent are skipped.")
+
+
+def _final_line(summary: Summary, total: int, suppressed: int) -> str:
+    """"Sent 40 of 42 in 3.1 s (13 messages/s); 2 failed, suppressed from now on." No rate for
+    a run under a second: it would say more about the clock than about the server."""
+    elapsed = summary.elapsed
+    if elapsed < 1:
+        took = "in under a second"
+    else:
+        minutes, seconds = divmod(round(elapsed), 60)
+        took = f"in {minutes} min {seconds} s" if minutes else f"in {elapsed:.1f} s"
+        if summary.sent:
+            took += f" ({summary.sent / elapsed:.0f} messages/s)"
+    parts = []
+    if summary.failed:
+        failed = f"{summary.failed:,} failed"
+        if suppressed and suppressed == summary.failed:
+            failed += ", suppressed from now on"
+        elif suppressed:
+            failed += f" ({suppressed:,} suppressed from now on)"
+        parts.append(failed)
+    if summary.deferred:
+        parts.append(f"{summary.deferred:,} deferred")
+    return f"Sent {summary.sent:,} of {total:,} {took}" + "".join(f"; {p}" for p in parts) + "."
 
 
 def _run_with_progress(env: Env, job: Job) -> Summary:
@@ -160,8 +234,7 @@ def _run_with_progress(env: Env, job: Job) -> Summary:
     total = job.counts.to_send
     if not env.stderr_is_terminal():
         summary = run(job)
-        rate = summary.done / summary.elapsed if summary.elapsed else 0.0
-        env.info(f"Sent {summary.sent:,} of {total:,} in {summary.elapsed:.1f} s ({rate:.0f} messages/s).")
+        env.info(_final_line(summary, total, len(job.clean.suppressed)))
         return summary
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -172,7 +245,9 @@ def _run_with_progress(env: Env, job: Job) -> Summary:
         def advance(_result: Result) -> None:
             bar.advance(task)
 
-        return run(job, advance)
+        summary = run(job, advance)
+    env.info(_final_line(summary, total, len(job.clean.suppressed)))
+    return summary
 
 
 def _print_table(env: Env, job: Job, summary: Summary | None) -> None:
@@ -189,7 +264,8 @@ def _print_table(env: Env, job: Job, summary: Summary | None) -> None:
         table.add_row("to send", f"{c.to_send:,}", "")
     else:
         table.add_row("delivered", f"{summary.sent:,}", "")
-        table.add_row("failed", f"{summary.failed:,}", "")
+        added = len(job.clean.suppressed)
+        table.add_row("failed", f"{summary.failed:,}", f"{added:,} added to {job.settings.delivery.suppressed}" if added else "")
         table.add_row("deferred", f"{summary.deferred:,}", "")
     table.add_row("skipped", f"{skipped:,}",
                   f"{c.already_sent:,} already sent, {c.suppressed:,} suppressed, "

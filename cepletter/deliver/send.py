@@ -4,6 +4,10 @@
    who already has the issue (from the journal), and one counting pass over
    the subscriber list so the confirmation can say how many will be mailed.
 2. ``run``: stream the list again into the sender, journaling every result.
+   Addresses the server refused as nonexistent (5.1.1 and kin) are then added
+   to the suppression list, so no later run mails them; a run stopped before
+   that (a kill, a power cut) has them added by the next ``prepare``, from
+   the journal.
 
 The list is read twice rather than held in memory: reading is cheap, memory
 at 100,000 subscribers is not.
@@ -11,16 +15,18 @@ at 100,000 subscribers is not.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cepletter.config import Settings
-from cepletter.deliver.journal import JOURNAL_NAME, Journal, SendLock, sent_keys
+from cepletter.deliver import suppression
+from cepletter.deliver.journal import FAILED, JOURNAL_NAME, SENT, Journal, SendLock, read_lines, sent_keys
 from cepletter.deliver.sender import Options, Progress, Sender, Summary, dry_run
 from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
-from cepletter.errors import DeliveryError, UsageError
+from cepletter.errors import CepletterError, DeliveryError, UsageError
 from cepletter.message.build import TEST_PREFIX, MessageFactory
 from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
@@ -40,6 +46,23 @@ class SignOffInfo:
 
 
 @dataclass
+class Cleaning:
+    """What keeping the list clean did: addresses refused as nonexistent and the suppression list.
+
+    ``refused``: refused as nonexistent in this run; ``suppressed``: those of them added to the
+    list (from now on never mailed); ``recovered``: refused in an earlier run of this issue,
+    added by ``prepare``; ``held_back``: refused, but not added, because so many were refused
+    that the server, not the addresses, is the likely cause; ``error``: the list could not be written.
+    """
+
+    refused: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)
+    error: CepletterError | None = None
+
+
+@dataclass
 class Job:
     """Everything known before the first message goes out."""
 
@@ -56,6 +79,7 @@ class Job:
     signoff: SignOffInfo | None = None
     unreviewed: bool = False
     lock: SendLock | None = None
+    clean: Cleaning = field(default_factory=Cleaning)
 
     @property
     def journal_path(self) -> Path:
@@ -72,6 +96,58 @@ class Job:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+
+
+# A server that says "user unknown" to most of a list is refusing to relay, not reporting dead
+# addresses: past this many, and more than half of those tried, nothing is added.
+HOLD_BACK_AT = 10
+
+
+def _plausible(gone: int, tried: int) -> bool:
+    return gone < HOLD_BACK_AT or gone * 2 <= tried
+
+
+def _suppress(settings: Settings, issue_id: str, refused: list[tuple[str, str]], tried: int,
+              clean: Cleaning) -> list[str]:
+    """Add ``refused`` (address, server reply) to the suppression list; the addresses added."""
+    path = settings.suppressed_path
+    if not refused:
+        return []
+    if path is None or not _plausible(len(refused), tried):
+        clean.held_back.extend(email for email, _ in refused)
+        return []
+    entries = [suppression.Entry(email, suppression.UNKNOWN_ADDRESS, issue=issue_id, reply=reply)
+               for email, reply in refused]
+    try:
+        return [entry.email for entry in suppression.add(path, entries)]
+    except CepletterError as exc:
+        clean.error = exc
+        return []
+
+
+def _recover(settings: Settings, issue_id: str, journal_path: Path, clean: Cleaning) -> None:
+    """Add what an earlier, interrupted run of this issue found refused but could not add."""
+    refused: dict[str, tuple[str, str]] = {}  # key -> (address as journaled, reply)
+    done: set[str] = set()  # added then, or sent since: never added again by this
+    tried: set[str] = set()
+    for entry in read_lines(journal_path):
+        if entry.get("event") == "suppressed" and isinstance(entry.get("emails"), list):
+            done.update(str(e).lower() for e in entry["emails"])
+            continue
+        email, status, reply = entry.get("email"), entry.get("status"), entry.get("reply")
+        if not isinstance(email, str):
+            continue
+        key = email.strip().lower()
+        tried.add(key)
+        if status == SENT:
+            done.add(key)
+        elif status == FAILED and isinstance(reply, str) and suppression.address_gone(reply):
+            refused[key] = (email, reply)
+    todo = [found for key, found in refused.items() if key not in done]
+    clean.recovered = _suppress(settings, issue_id, todo, len(tried), clean)
+    if clean.recovered:
+        with contextlib.suppress(CepletterError), Journal(journal_path) as journal:
+            _noted(journal, settings, clean.recovered)
 
 
 def options_for(settings: Settings, rate: float | None, connections: int | None) -> Options:
@@ -135,12 +211,15 @@ def prepare(
         lock.acquire()
     try:
         already = sent_keys(folder / JOURNAL_NAME)
+        clean = Cleaning()
+        if not dry_run:
+            _recover(settings, rendered.issue_id, folder / JOURNAL_NAME, clean)
         suppressed = read_suppressed(settings.suppressed_path)
         factory = MessageFactory(settings, rendered, crlf=isinstance(transport, SmtpTransport))
         job = Job(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
             options=options, suppressed=suppressed, already_sent=already, counts=ListCounts(),
-            signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock,
+            signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock, clean=clean,
         )
         for _ in recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid):
             pass
@@ -167,7 +246,11 @@ def run(job: Job, progress: Progress | None = None) -> Summary:
                 start["signoff"] = job.signoff.describe()
             journal.event("start", **start)
             sender = Sender(job.transport, job.factory, job.options, journal=journal, progress=progress)
-            summary = sender.run(job.recipients())
+            try:
+                summary = sender.run(job.recipients())
+            finally:
+                # Also when the run stopped on an error: what was refused is known and journaled.
+                _clean_after(job, sender.summary, journal)
             journal.event(
                 "stop", sent=summary.sent, failed=summary.failed, deferred=summary.deferred,
                 interrupted=summary.interrupted,
@@ -175,6 +258,22 @@ def run(job: Job, progress: Progress | None = None) -> Summary:
         return summary
     finally:
         job.release()
+
+
+def _clean_after(job: Job, summary: Summary, journal: Journal) -> None:
+    refused = [(r.email, r.reply) for r in summary.failures
+               if r.status == FAILED and suppression.address_gone(r.reply)]
+    tried = job.counts.already_sent + summary.done
+    job.clean.refused = [email for email, _ in refused]
+    job.clean.suppressed = _suppress(job.settings, job.rendered.issue_id, refused, tried, job.clean)
+    if job.clean.suppressed:
+        with contextlib.suppress(CepletterError):
+            _noted(journal, job.settings, job.clean.suppressed)
+
+
+def _noted(journal: Journal, settings: Settings, emails: list[str]) -> None:
+    # So that a later run does not add them again should someone take one out by hand.
+    journal.event("suppressed", emails=emails, file=settings.delivery.suppressed)
 
 
 def build_all(job: Job) -> tuple[int, int]:
