@@ -67,6 +67,9 @@ class DeliverySettings:
     subscribers: str = "subscribers.csv"
     # Addresses never to mail. A missing file stops a send; only an explicit "" means no list.
     suppressed: str = "suppressed.csv"
+    # The envelope sender (MAIL FROM) where relays return bounces; "{token}" makes it one per
+    # subscriber (VERP), so a bounce names its subscriber even when it quotes nothing else.
+    return_path: str | None = None
     rate: float = 10.0
     connections: int = 2
     retries: int = 5
@@ -84,6 +87,24 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """Where returned mail is read (an IMAP folder), and when soft bounces suppress an address."""
+
+    host: str | None = None
+    port: int | None = None  # None: 993 for "ssl", 143 otherwise
+    security: str = "ssl"
+    username: str | None = None
+    folder: str = "INBOX"
+    ca_file: str | None = None
+    timeout: float = 60.0
+    soft_limit: int = 3  # soft bounces in this many consecutive issues suppress the address
+
+    @property
+    def imap_port(self) -> int:
+        return self.port if self.port is not None else (993 if self.security == "ssl" else 143)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in cepletter.toml, with paths resolved against the workspace."""
 
@@ -93,6 +114,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     smtp: SmtpSettings | None = None
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
     @property
     def config_path(self) -> Path:
@@ -166,6 +188,7 @@ _DELIVERY: dict[str, _Spec] = {
     "maildir": (_STR, False, None),
     "subscribers": (_STR, False, None),
     "suppressed": (_STR, False, None),
+    "return_path": (_STR, False, None),
     "rate": (_NUM, False, None),
     "connections": (_INT, False, None),
     "retries": (_INT, False, None),
@@ -179,7 +202,17 @@ _SMTP: dict[str, _Spec] = {
     "ca_file": (_STR, False, None),
     "timeout": (_NUM, False, None),
 }
-_TOP = {"newsletter", "sources", "delivery", "smtp", "fetch"}
+_BOUNCES: dict[str, _Spec] = {
+    "host": (_STR, False, None),
+    "port": (_INT, False, None),
+    "security": (_STR, False, ("ssl", "starttls", "none")),
+    "username": (_STR, False, None),
+    "folder": (_STR, False, None),
+    "ca_file": (_STR, False, None),
+    "timeout": (_NUM, False, None),
+    "soft_limit": (_INT, False, None),
+}
+_TOP = {"newsletter", "sources", "delivery", "smtp", "fetch", "bounces"}
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", dict: "a table"}
 
@@ -328,7 +361,34 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
             raise c.fail("fetch", key, "must be more than 0", "Remove it to use the default.")
     if fetch.max_redirects < 0:
         raise c.fail("fetch", "max_redirects", "must not be negative", "Use 0 or more, e.g. 5.")
-    return Settings(root=root, newsletter=newsletter, sources=tuple(sources), delivery=delivery, smtp=smtp, fetch=fetch)
+    _check_return_path(c, delivery.return_path)
+    bounces = BounceSettings(**c.check("bounces", data.get("bounces", {}), _BOUNCES))
+    if not 0 < bounces.imap_port < 65536:
+        raise c.fail("bounces", "port", f"{bounces.imap_port} is not a port number", "Use 993 (ssl) or 143 (starttls).")
+    if bounces.timeout <= 0:
+        raise c.fail("bounces", "timeout", "must be more than 0 seconds", "Use for example timeout = 60.")
+    if bounces.soft_limit < 1:
+        raise c.fail("bounces", "soft_limit", "must be 1 or more", "Use for example soft_limit = 3.")
+    return Settings(root=root, newsletter=newsletter, sources=tuple(sources), delivery=delivery, smtp=smtp, fetch=fetch,
+                    bounces=bounces)
+
+
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
+
+
+def _check_return_path(c: _Checker, value: str | None) -> None:
+    """A wrong envelope sender would lose every bounce of a send, so it is an error now."""
+    if value is None:
+        return
+    local, at, domain = value.rpartition("@")
+    plain = local.replace("{token}", "x")
+    if not at or not _LOCAL_PART.fullmatch(plain) or not re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,63}", domain):
+        raise c.fail("delivery", "return_path", f"{value!r} is not an email address",
+                     'Write it like return_path = "bounces+{token}@example.org".')
+    for name in _PLACEHOLDER.findall(local):
+        if name != "token":
+            raise c.fail("delivery", "return_path", f"unknown placeholder {{{name}}}",
+                         "Use {token} for the per-subscriber code, or no placeholder.")
 
 
 def _check_timezone(c: _Checker, name: str) -> None:

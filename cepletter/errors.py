@@ -63,6 +63,10 @@ class DeliveryError(CepletterError):
     """Sending could not start or had to stop."""
 
 
+class MailboxError(CepletterError):
+    """The mailbox of returned mail (IMAP, Maildir, mbox) cannot be read or changed."""
+
+
 class UsageError(CepletterError):
     """Wrong combination of options: exit code 2."""
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from cepletter import __version__
-from cepletter.cli import compose, deliver, desk, publish, review
+from cepletter.cli import bounces, compose, deliver, desk, publish, review
 from cepletter.cli.env import Env
 from cepletter.errors import ExitStatus
 
@@ -113,3 +113,4 @@ for command in (compose.init, compose.items, compose.draft, review.preview, revi
                 deliver.export_cmd, publish.archive, publish.approve):
     cli.add_command(command)
 cli.add_command(desk.desk)
+cli.add_command(bounces.bounces)

@@ -228,7 +228,7 @@ class Sender:
         if built.eight_bit and not connection.eight_bit:
             # A server without 8BITMIME gets the same message as quoted-printable.
             built = self.factory.build(recipient, eight_bit=False)
-        finish = connection.start(self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit)
+        finish = connection.start(built.sender or self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit)
         # While the server reads this message, the next one is made ready.
         upcoming = self._next(wait=False)
         if upcoming is not None:

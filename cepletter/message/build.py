@@ -38,7 +38,7 @@ from email.utils import formatdate, getaddresses, parseaddr
 
 from cepletter.config import Settings
 from cepletter.errors import ConfigError
-from cepletter.message.personal import PersonalIssue, unsubscribe_url
+from cepletter.message.personal import PersonalIssue, envelope_sender, unsubscribe_url
 from cepletter.message.recipient import Recipient
 from cepletter.render.rendered import SlotTemplate
 
@@ -220,6 +220,7 @@ class Built:
     message_id: str
     data: bytes
     eight_bit: bool = False  # a body part is 8bit: SMTP needs a server that offers 8BITMIME
+    sender: str = ""  # the envelope sender (MAIL FROM): [delivery] return_path for this recipient
 
 
 class _DateCache:
@@ -254,6 +255,7 @@ class MessageFactory:
         self.rendered = rendered
         self.crlf = crlf
         self.sender = from_addr
+        self._return_path = settings.delivery.return_path
         self.domain = from_addr.rpartition("@")[2].strip().lower()
         self.subject = one_line(subject_prefix + rendered.subject)
         self._unsubscribe_template = nl.unsubscribe_url
@@ -323,7 +325,9 @@ class MessageFactory:
         url = values.get("unsubscribe_url") or unsubscribe_url(
             self._unsubscribe_template, self._list_name, recipient
         )
-        return self._assemble(format_address(recipient.name, recipient.email), values, url, eight_bit)
+        sender = (envelope_sender(self._return_path, self._list_name, recipient) if self._return_path
+                  else self.sender)
+        return self._assemble(format_address(recipient.name, recipient.email), values, url, eight_bit, sender)
 
     def build_web(self, *, eight_bit: bool = True) -> Built:
         """The web version as a message (no personal data): for `.eml` exports."""
@@ -333,7 +337,7 @@ class MessageFactory:
             url = ""
         return self._assemble("undisclosed-recipients:;", values, url, eight_bit)
 
-    def _assemble(self, to: str, values: Mapping[str, str], url: str, eight_bit: bool) -> Built:
+    def _assemble(self, to: str, values: Mapping[str, str], url: str, eight_bit: bool, sender: str = "") -> Built:
         """Join the parts built once with this message's own headers and filled bodies."""
         message_id = self._message_id()
         per = f"To: {to}\nDate: {self._dates.now()}\nMessage-ID: {message_id}\n".encode("ascii", "replace")
@@ -354,4 +358,5 @@ class MessageFactory:
             )
         )
         # Neither form of body nor the cleaned headers hold a CR, so this cannot double one.
-        return Built(message_id, data.replace(b"\n", b"\r\n") if self.crlf else data, text_8bit or html_8bit)
+        return Built(message_id, data.replace(b"\n", b"\r\n") if self.crlf else data, text_8bit or html_8bit,
+                     sender or self.sender)

@@ -9,6 +9,7 @@ token, and the version with no personal data (web archive, exports, sign-off).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -40,10 +41,30 @@ def unsubscribe_url(template: str | None, list_name: str, recipient: Recipient) 
     """Fill `{email}` and `{token}` of the configured unsubscribe URL for one recipient."""
     if not template:
         return ""
-    token = recipient.fields.get("token") or unsubscribe_token(list_name, recipient.email)
+    token = recipient_token(list_name, recipient)
     return template.replace("{email}", quote(recipient.email, safe="@")).replace(
         "{token}", quote(token, safe="")
     )
+
+
+def recipient_token(list_name: str, recipient: Recipient) -> str:
+    """The recipient's `{token}`: its `token` column, else `unsubscribe_token`."""
+    return recipient.fields.get("token") or unsubscribe_token(list_name, recipient.email)
+
+
+_LOCAL_SAFE = re.compile(r"[A-Za-z0-9_=-]{1,64}")
+
+
+def envelope_token(list_name: str, recipient: Recipient) -> str:
+    """The `{token}` of ``[delivery] return_path``: the recipient's token when it can stand in an
+    address's local part as it is, else `unsubscribe_token`."""
+    token = recipient_token(list_name, recipient)
+    return token if _LOCAL_SAFE.fullmatch(token) else unsubscribe_token(list_name, recipient.email)
+
+
+def envelope_sender(template: str, list_name: str, recipient: Recipient) -> str:
+    """``[delivery] return_path`` for one recipient: `bounces+{token}@example.org` → `bounces+3f2a...@example.org`."""
+    return template.replace("{token}", envelope_token(list_name, recipient))
 
 
 def generic_unsubscribe_url(settings: Settings) -> str:
