@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cepletter.config import Settings, load_settings
-from cepletter.desk.document import Document
+from cepletter.desk.document import Document, following_preheader
 from cepletter.desk.summary import markdown_of
 from cepletter.errors import CepletterError, IssueError, UsageError
 from cepletter.fsutil import atomic_write_text
@@ -274,6 +274,9 @@ class Desk:
                 self.notice = ""
                 self._build_preview()
                 self._bump(document=True)
+            elif doc is not self.doc:  # a change the file does not hold (an empty section)
+                self.doc = doc
+                self._bump(document=True)
             result = self.state()
             result["refused"] = refused
             return result
@@ -317,8 +320,8 @@ class Desk:
             view.html, view.text = html, text
             view.recipient, view.recipient_source = recipient.email, source
             view.findings = [_finding(f, built) for f in built.findings]
-            view.inbox = {"from": settings.newsletter.from_, "subject": built.issue.subject,
-                          "preheader": built.issue.preheader}
+            view.inbox = {"from": settings.newsletter.from_, "subject": built.rendered.subject,
+                          "preheader": built.rendered.preheader}  # as the email has them
             view.size = f"{built.html_bytes / 1024:.1f} KB"
             view.review = review_status(settings, built)
         except CepletterError as exc:
@@ -378,6 +381,15 @@ class Desk:
                 "recipients": [{"email": r.email, "name": r.name} for r in recipients(settings)],
             }
 
+    @property
+    def preheader_follows(self) -> bool:
+        """Whether the email's preheader is the one made from the items (also when the file leaves it empty)."""
+        assert self.doc is not None
+        if self.doc.preheader_follows:
+            return True
+        made = following_preheader(self.doc.items)
+        return self.doc.issue.preheader == "" and bool(made) and self.preview.inbox.get("preheader") == made
+
     def _issue_state(self) -> dict[str, Any]:
         assert self.doc is not None
         issue: Issue = self.doc.issue
@@ -386,7 +398,7 @@ class Desk:
             "title": issue.title,
             "subject": issue.subject,
             "preheader": issue.preheader,
-            "preheader_follows": self.doc.preheader_follows,
+            "preheader_follows": self.preheader_follows,
             "intro": issue.intro,
             "intro_html": markdown_html(issue.intro) if issue.intro.strip() else "",
             "date": issue.date.isoformat(),

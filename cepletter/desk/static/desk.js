@@ -315,6 +315,7 @@
     if (!issue) return;
     setField("subject", "subject", "subject", issue.subject);
     setField("preheader", "preheader", "preheader", issue.preheader);
+    $("preheader").placeholder = (state.preview && state.preview.inbox.preheader) || "A one-line teaser after the subject";
     setField("issue-title", "issue-title", "title", issue.title);
     setField("intro", "intro", "intro", issue.intro);
     $("preheader-reset").disabled = issue.preheader_follows;
@@ -362,7 +363,8 @@
     if (window.Sortable) {
       box.querySelectorAll("ol.items").forEach((list) => {
         window.Sortable.create(list, {
-          group: "items", handle: ".handle", draggable: "li.item", animation: 120,
+          // Pointer events rather than the browser's own drag and drop: the same on a tablet's touch screen.
+          group: "items", handle: ".handle", draggable: "li.item", animation: 120, forceFallback: true,
           onEnd: (evt) => {
             if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
             structural({ op: "move_to", id: evt.item.dataset.id, section: evt.to.dataset.section, index: evt.newDraggableIndex });
