@@ -59,6 +59,8 @@ def test_good_config_is_typed(tmp_path: Path) -> None:
         (('path = "news.xml"', 'path = "news.xml"\nurl = "https://x.org/feed"'), "needs exactly one of url or path"),
         (('[smtp]', '[smtpp]'), "smtpp: unknown table or key"),
         (('rate = 20', 'rate = 0'), "[delivery] rate: must be more than 0"),
+        (('rate = 20', 'suppressed = " "'), "[delivery] suppressed: ' ' has spaces around the file name"),
+        (('rate = 20', 'subscribers = ""'), "[delivery] subscribers: is empty"),
     ],
 )
 def test_bad_values_name_file_key_and_line(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
@@ -70,6 +72,13 @@ def test_bad_values_name_file_key_and_line(tmp_path: Path, change: tuple[str, st
     assert message.startswith("cepletter.toml")
     assert expected in message
     assert info.value.hint
+
+
+def test_the_suppression_list_is_off_only_when_explicitly_empty(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, GOOD)).suppressed_path == tmp_path / "suppressed.csv"
+    named = load_settings(write(tmp_path, GOOD.replace("rate = 20", 'suppressed = "lists/never.csv"')))
+    assert named.suppressed_path == tmp_path / "lists" / "never.csv"
+    assert load_settings(write(tmp_path, GOOD.replace("rate = 20", 'suppressed = ""'))).suppressed_path is None
 
 
 def test_line_number_is_given(tmp_path: Path) -> None:

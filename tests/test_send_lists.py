@@ -336,3 +336,44 @@ def test_with_no_suppression_list_a_dead_address_is_named_for_removal(tmp_path: 
     assert result.exit_code == 1
     assert ('1 address the server says do not exist, but [delivery] suppressed = "" keeps no suppression list: '
             "take them out of subscribers.csv") in plain(result.stderr)
+
+
+def test_the_final_line_reads_right() -> None:
+    from cepletter.cli.deliver import _final_line
+    from cepletter.deliver.sender import Summary
+
+    # Under a second, a rate says more about the clock than the server: none is given.
+    assert _final_line(Summary(failed=1, elapsed=0.028), 1, 1) == (
+        "Sent 0 of 1 in under a second; 1 failed, suppressed from now on.")
+    assert _final_line(Summary(sent=3, elapsed=0.4), 3, 0) == "Sent 3 of 3 in under a second."
+    assert _final_line(Summary(sent=40, failed=2, deferred=1, elapsed=3.14), 43, 1) == (
+        "Sent 40 of 43 in 3.1 s (13 messages/s); 2 failed (1 suppressed from now on); 1 deferred.")
+    assert _final_line(Summary(sent=0, failed=5, elapsed=2.0), 5, 0) == "Sent 0 of 5 in 2.0 s; 5 failed."
+    assert _final_line(Summary(sent=9000, elapsed=754.6), 9000, 0) == "Sent 9,000 of 9,000 in 12 min 35 s (12 messages/s)."
+
+
+def test_export_mbox_honours_the_same_suppression_list(tmp_path: Path, run: Invoke) -> None:
+    ws = make_workspace(tmp_path / "ws", subscribers=subscribers(LIST))
+    (ws / "suppressed.csv").write_bytes(_excel_unicode_text(SUPPRESSED_CELLS, "utf-16-le"))
+    out = tmp_path / "all.mbox"
+    result = run("-C", str(ws), "export", "--format", "mbox", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(m["To"].split("<")[1].rstrip(">") for m in mailbox.mbox(out, create=False)) == [
+        "anna@example.org", "eva@example.org"]
+    (ws / "suppressed.csv").unlink()
+    missing = run("-C", str(ws), "export", "--format", "mbox", "-o", str(tmp_path / "again.mbox"))
+    assert missing.exit_code == 1
+    assert "suppressed.csv: suppression list not found" in missing.stderr
+    assert not (tmp_path / "again.mbox").exists()
+
+
+def test_the_suppression_list_init_writes_is_read_with_its_comments(tmp_path: Path, run: Invoke) -> None:
+    ws = tmp_path / "fresh"
+    assert run("init", str(ws)).exit_code == 0
+    assert (ws / "suppressed.csv").read_text().startswith("# Addresses that are never mailed")
+    with (ws / "subscribers.csv").open("a", encoding="utf-8") as fh:
+        fh.write("Former.Subscriber@example.org,Former\n")
+    make_issue(ws)
+    result = run("-C", str(ws), "send", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "1 suppressed" in result.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import string
 from pathlib import Path
 
@@ -186,3 +188,117 @@ def test_a_plain_list_is_read_without_loading_the_full_address_check(tmp_path: P
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["50", "False"]
+
+
+# ---------------------------------------------------------------- everything a spreadsheet writes
+
+ROWS = [("jurgen@example.org", "Jürgen Müller"), ("marie@example.org", "Marie-Hélène Dubois"),
+        ("zoe@example.org", "Zoë Ñúñez")]
+
+
+@pytest.mark.parametrize(("codec", "bom"), [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE),
+                                            ("utf-32-le", codecs.BOM_UTF32_LE), ("utf-8", codecs.BOM_UTF8),
+                                            ("utf-16-le", b""), ("utf-16-be", b"")])
+def test_unicode_text_with_or_without_a_byte_order_mark(tmp_path: Path, codec: str, bom: bytes) -> None:
+    path = tmp_path / "s.csv"
+    text = "Email\tName\r\n" + "".join(f"{a}\t{n}\r\n" for a, n in ROWS)
+    path.write_bytes(bom + text.encode(codec))
+    got = rows(path)
+    assert [(r.email, r.name, r.line) for r in got if isinstance(r, Recipient)] == [
+        (a, n, i) for i, (a, n) in enumerate(ROWS, start=2)]
+
+
+def test_a_stray_windows_1252_byte_is_read_as_such_on_its_line_only(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    # One line of a UTF-8 list holds "é" as the single byte 0xE9 and "–" as 0x96; one mixes both.
+    path.write_bytes("email,name\njurgen@example.org,Jürgen\n".encode() + b"rene@example.org,Ren\xe9 \x96 Dupont\n"
+                     + "mixed@example.org,Zoë ".encode() + b"Ren\xe9e\n" + "zoe@example.org,Zoë\n".encode())
+    assert detect_encoding(path) == "utf-8"
+    source = SubscriberFile(path)
+    names = [r.name for r in source.rows() if isinstance(r, Recipient)]
+    assert names == ["Jürgen", "René – Dupont", "Zoë Renée", "Zoë"]
+    assert source.recoded == [3, 4]
+
+
+def test_a_windows_1252_file_is_not_reported_as_recoded(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes("email;name\nmarie@example.org;Hélène\nzoe@example.org;Zoë\n".encode("cp1252"))
+    source = SubscriberFile(path)
+    assert [r.name for r in source.rows() if isinstance(r, Recipient)] == ["Hélène", "Zoë"]
+    assert source.recoded == []
+    counts = ListCounts()
+    list(recipients(path, set(), set(), counts))
+    assert counts.recoded == []
+
+
+def test_a_broken_utf16_file_is_refused_with_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + "email\r\na@example.org\r\nb@example.org\r\n".encode("utf-16-le")
+                     + b"\x00\xdc" + "c@example.org\r\n".encode("utf-16-le"))
+    with pytest.raises(SubscriberError, match=r"s\.csv, line 4: not valid UTF-16 text"):
+        rows(path)
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n", "\r"])
+def test_line_ends_of_every_kind_and_quoted_fields_across_lines(tmp_path: Path, end: str) -> None:
+    path = tmp_path / "s.csv"
+    text = end.join(['email;name;note', 'a@example.org;"Jansen; Anna";"line one', 'line two"',
+                     'b@example.org;Eva;"say ""hi"""', "c@example.org;Luca;", ""])
+    path.write_bytes(text.encode())
+    got = [(r.email, r.name, r.line) for r in rows(path) if isinstance(r, Recipient)]
+    assert got == [("a@example.org", "Jansen; Anna", 2), ("b@example.org", "Eva", 4), ("c@example.org", "Luca", 5)]
+
+
+@pytest.mark.parametrize(("cell", "address", "name"), [
+    ("anna@example.org", "anna@example.org", ""),
+    ("  ANNA@Example.ORG\t", "ANNA@example.org", ""),
+    ("Anna Jansen <anna@example.org>", "anna@example.org", "Anna Jansen"),
+    ('"Jansen, Anna" <anna@example.org>', "anna@example.org", "Jansen, Anna"),
+    ("<  anna@example.org  >", "anna@example.org", ""),
+    ("mailto:anna@example.org", "anna@example.org", ""),
+    ("MailTo: anna@example.org?subject=Unsubscribe", "anna@example.org", ""),
+    ("mailto:anna%40example.org", "anna@example.org", ""),
+    ("Anna <MAILTO:anna@example.org>", "anna@example.org", "Anna"),
+    ("\u200banna@example.org\u00a0", "anna@example.org", ""),
+])
+def test_address_forms(tmp_path: Path, cell: str, address: str, name: str) -> None:
+    path = tmp_path / "s.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([["email"], [cell]])
+    [row] = rows(path)
+    assert isinstance(row, Recipient)
+    assert (row.email, row.name) == (address, name)
+
+
+@pytest.mark.parametrize(("header", "cells", "name"), [
+    ("E-Mail-Adresse;Vorname;Nachname", "a@example.org;Jürgen;Müller", "Jürgen Müller"),
+    ("E-Mail;Vorname;Name", "a@example.org;Jürgen;Müller", "Jürgen Müller"),  # "Name" beside "Vorname": surname
+    ("Mailadresse;Vollständiger Name", "a@example.org;Jürgen Müller", "Jürgen Müller"),
+    ("Adresse e-mail;Prénom;Nom", "a@example.org;Marie;Dubois", "Marie Dubois"),
+    ("Courriel;Nom", "a@example.org;Dubois", "Dubois"),
+    ("Adresse électronique;Nom complet", "a@example.org;Marie Dubois", "Marie Dubois"),
+    ("E-mailadres;Voornaam;Tussenvoegsel;Achternaam", "a@example.org;Pieter;de;Vries", "Pieter de Vries"),
+    ("E-mailadres;Naam", "a@example.org;Pieter de Vries", "Pieter de Vries"),
+    ("Correo electrónico;Nombre;Apellidos", "a@example.org;José;Peña Ruiz", "José Peña Ruiz"),
+    ("Dirección de correo electrónico;Nombre completo", "a@example.org;José Peña", "José Peña"),
+    ("Indirizzo e-mail;Nome;Cognome", "a@example.org;Luca;Rossi", "Luca Rossi"),
+    ("Posta elettronica;Nominativo", "a@example.org;Luca Rossi", "Luca Rossi"),
+    ("Email Address;First Name;Last Name", "a@example.org;Anna;Jansen", "Anna Jansen"),
+    ("E-mail 1 - Value;Name", "a@example.org;Anna Jansen", "Anna Jansen"),
+])
+def test_header_names_in_six_languages(tmp_path: Path, header: str, cells: str, name: str) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(f"{header}\n{cells}\n", encoding="utf-8")
+    [row] = rows(path)
+    assert isinstance(row, Recipient)
+    assert (row.email, row.name) == ("a@example.org", name)
+
+
+def test_comment_lines_only_in_the_suppression_list(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text('# who must never be mailed\nemail,note\n  # a note, "with a quote\ngone@example.org,"a\n#b"\n'
+                    "#commented-out@example.org\n", encoding="utf-8")
+    assert read_suppressed(path) == {"gone@example.org"}
+    # The subscriber list has no comments: an address may start with "#", and nobody is skipped unseen.
+    path.write_text("email\n#hash@example.org\n", encoding="utf-8")
+    assert [r.email for r in rows(path) if isinstance(r, Recipient)] == ["#hash@example.org"]

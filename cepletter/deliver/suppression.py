@@ -134,7 +134,7 @@ def add(path: Path, entries: Iterable[Entry]) -> list[Entry]:
                 if not key or key in known:
                     continue
                 known.add(key)
-                new.append(entry if entry.date else replace(entry, date=today))
+                new.append(replace(entry, email=entry.email.strip(), date=entry.date or today))
             if new:
                 raw = path.read_bytes() if path.exists() else b""
                 atomic_write_bytes(path, _with_rows(path, raw, new))

@@ -73,7 +73,7 @@ def _atomic_file(path: Path) -> Iterator[int]:
 def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> ExportResult:
     """Every subscriber's message (not the suppressed or invalid) in one mbox file, streamed."""
     factory = MessageFactory(settings, rendered)
-    suppressed = read_suppressed(settings.path(settings.delivery.suppressed))
+    suppressed = read_suppressed(settings.suppressed_path)
     result = ExportResult(path)
     counts = ListCounts()
     stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime()).encode("ascii")
