@@ -421,3 +421,12 @@ def _check_urls(c: _Checker, nl: NewsletterSettings) -> None:
         if name not in ("email", "token"):
             raise c.fail("newsletter", "unsubscribe_url", f"unknown placeholder {{{name}}}",
                          "Use {email} for the address or {token} for a per-address code.")
+
+
+def setting_line(settings: Settings, table: str, key: str) -> int | None:
+    """The line of ``key`` in ``[table]`` of the workspace's cepletter.toml (None when not found)."""
+    try:
+        text = settings.config_path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _Checker(settings.config_path, text).line_of(table, key)

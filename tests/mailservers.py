@@ -69,7 +69,8 @@ def require(program: str, package: str) -> str:
 
 
 def _server_folder(prefix: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    # Not under $TMPDIR, which may be private: the daemons' own users must reach this folder.
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if os.path.isdir("/tmp") else None))
     folder.chmod(0o755)
     return folder
 

@@ -439,9 +439,11 @@ def test_hostile_mailbox(tmp_path: Path, run: Invoke) -> None:
     assert ("deep", NOT_UNDERSTOOD, "x@example.net", "left unread") in by_subject
     # A request with undecodable parts is still read: it comes from eva, to the unsubscribe address.
     assert any(k == UNSUBSCRIBE and e == "eva@example.org" and a == "suppressed" for _, k, e, a in by_subject)
-    notes = {m["note"] for m in report["messages"]}
-    assert "more than 200 MIME parts: not read further" in notes
-    assert "MIME nested too deeply" in notes or any(m["subject"] == "" for m in report["messages"])
+    notes = [m["note"] for m in report["messages"]]
+    assert notes.count("more than 200 MIME parts: not read further") == 2  # the two deep ones
+    assert "message cut at its first megabytes, and not a bounce in the part read" in notes
+    assert ("unsubscribe anna.second@example.org", UNSUBSCRIBE, "anna.second@example.org", "reported") in by_subject
+    assert sum(1 for m in report["messages"] if m["kind"] == NOT_UNDERSTOOD) == 5  # photos, 2 deep, binary, empty
     assert sorted(s["email"] for s in report["suppressed"]) == ["eva@example.org", "gm.unknown@example.org"]
     assert len(report["messages"]) == len(messages)
 

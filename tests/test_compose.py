@@ -11,6 +11,7 @@ from cepletter.config import load_settings
 from cepletter.errors import IssueError, UsageError
 from cepletter.issue import draft as compose
 from cepletter.issue.file import Issue, IssueItem, Section, load, save
+from cepletter.issue.preheader import of_issue
 from cepletter.sources.items import Item
 
 
@@ -132,7 +133,9 @@ def test_build_issue_groups_sections_by_first_appearance(tmp_path: Path) -> None
     issue = compose.build_issue(picked, issue_id="2025-12", issue_date=date(2025, 12, 18), settings=settings)
     assert issue.title == "Newsletter December 2025"
     assert issue.subject == "CEP Newsletter – December 2025"
-    assert issue.preheader == "In this issue: Item 1; Item 2; Item 3; Item 4"
+    # No preheader is written: it is made from the items, in the order the email shows them, when rendered.
+    assert issue.preheader == ""
+    assert of_issue(issue) == "In this issue: Item 1; Item 3; Item 2; Item 4"
     assert [(s.heading, [i.id for i in s.items]) for s in issue.sections] == [
         ("Events", ["id-1", "id-3"]), ("Research", ["id-2"]), ("News", ["id-4"])]
     # Dates are kept in the newsletter's time zone, as the editors read them.

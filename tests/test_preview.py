@@ -52,11 +52,12 @@ def test_preview_without_subscribers_uses_an_example_recipient(tmp_path: Path, r
 
 
 def test_preview_shows_warnings(tmp_path: Path, run) -> None:
-    make_issue(make_workspace(tmp_path), preheader="")
+    make_issue(make_workspace(tmp_path, subscribers="email\nanna@example.org\n"),
+               preheader="In this issue: An item taken out since")
     result = run("-C", str(tmp_path), "preview")
     assert result.exit_code == 0
     assert "Checks     0 errors, 1 warning" in result.stderr
-    assert "warning: the issue has no preheader" in result.stderr
+    assert "warning: the preheader names “An item taken out since”, which is no longer an item" in result.stderr
 
 
 def test_images_have_a_pixel_width_attribute_for_outlook(tmp_path: Path, run) -> None:

@@ -61,6 +61,13 @@ def scan_workspace(root: Path) -> dict[str, list[str]]:
     return found
 
 
+def write_intro(ws: Path, issue_id: str) -> None:
+    """Replace the placeholder intro `draft` leaves, as a person does before sending."""
+    issue_md = ws / "issues" / issue_id / "issue.md"
+    text = issue_md.read_text(encoding="utf-8")
+    issue_md.write_text(text[: text.index("\n---\n", 3) + 5] + "\nThis month: the 2026 calendar.\n", encoding="utf-8")
+
+
 def test_no_command_ever_shows_or_stores_the_password(
         tmp_path: Path, run: Invoke, capfd: pytest.CaptureFixture[str]) -> None:
     env = {"CEPLETTER_SMTP_PASSWORD": SECRET}
@@ -79,6 +86,7 @@ def test_no_command_ever_shows_or_stores_the_password(
         smtp_workspace(tmp_path / "ws", server.port)
         cmd(ws, "items")
         cmd(ws, "draft", "--all", "--issue", "2026-01")
+        write_intro(ws, "2026-01")
         cmd(ws, "preview", "2026-01")
         cmd(ws, "preview", "2026-01", "--text")
         cmd(ws, "check", "2026-01")
@@ -130,6 +138,7 @@ def test_failures_with_debug_never_show_the_password(
             (ws / "cepletter.toml").read_text(encoding="utf-8").replace("rate = 10", "rate = 1000\nretries = 0"),
             encoding="utf-8")
         assert run("-C", str(ws), "draft", "--all", "--issue", "2026-01").exit_code == 0
+        write_intro(ws, "2026-01")
         result = run("--debug", "-C", str(ws), "send", "2026-01", "--yes", "--unreviewed", env=env)
     assert result.exit_code == 1
     assert expect in result.stdout + result.stderr

@@ -34,7 +34,8 @@ def _print_summary(env: Env, preview: Preview) -> None:
     lines = [
         f"Issue {issue.id}: {issue.title}",
         f"  Subject    {issue.subject}",
-        f"  Preheader  {issue.preheader or '(none)'}",
+        f"  Preheader  {preview.rendered.preheader or '(none)'}"
+        + ("" if issue.preheader.strip() or not preview.rendered.preheader else "  (made from the items)"),
         f"  Items      {count} item{'s' if count != 1 else ''}{events}: {sections}",
         f"  Shown as   {shown}, the {preview.recipient_source}",
         f"  HTML       {_kb(preview.html_bytes):>9}  {preview.html_path or ''}",
@@ -166,10 +167,13 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool, every_fea
     """Check an issue's email before sending it.
 
     Errors (exit 1): HTML over 102 KB, a relative, empty or non-http(s)/mailto
-    link, no unsubscribe link, a template placeholder left unrendered.
+    link, no unsubscribe link, a template placeholder left unrendered, the
+    placeholder intro of `draft`, a from that is not an email address, a
+    subscriber list that is missing, unreadable or without an email column.
     Warnings (exit 1 only with --strict): images without alt text or width,
-    non-https links or images, no preheader, a subject over 70 characters,
-    items older than the previous issue.
+    non-https links or images, no preheader, a preheader naming an item no
+    longer in the issue, a subject over 70 characters, items older than the
+    previous issue, a subscriber list with no valid address.
 
     \b
     Examples:

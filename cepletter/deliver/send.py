@@ -46,6 +46,7 @@ class SignOffInfo:
 
 
 @dataclass
+from cepletter.review.checks import refuse_unwritten_intro
 class Cleaning:
     """What keeping the list clean did: addresses refused as nonexistent and the suppression list.
 
@@ -220,6 +221,8 @@ def prepare(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
             options=options, suppressed=suppressed, already_sent=already, counts=ListCounts(),
             signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock, clean=clean,
+    if not dry_run:
+        refuse_unwritten_intro(rendered)
         )
         for _ in recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid):
             pass
@@ -315,3 +318,4 @@ def _record_test(settings: Settings, rendered: PersonalIssue, sent_to: list[str]
     from cepletter.review.signoff import record_test_send
 
     record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to, subject=rendered.subject)
+    refuse_unwritten_intro(rendered)

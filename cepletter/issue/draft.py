@@ -194,16 +194,14 @@ def month_name(issue_id: str, day: date) -> str:
 
 
 def preheader(items: Sequence[Item | IssueItem], limit: int = 110) -> str:
-    """"In this issue: A; B; C" from the first items' titles, kept short (the desk keeps it following the items)."""
-    text = "In this issue: "
-    for index, item in enumerate(items):
-        addition = (item.title if index == 0 else f"; {item.title}")
-        if index and len(text) + len(addition) > limit:
-            return text + " and more"
-        text += addition
-    from cepletter.sources.sanitize import shorten
+    """"In this issue: A; B; C" from the first items' titles (see `cepletter.issue.preheader`)."""
+    from cepletter.issue.preheader import from_items
 
-    return shorten(text, limit + 20)
+    return from_items(items, limit)
+
+
+# What `check` and `send` recognise as an intro nobody wrote yet.
+PLACEHOLDER_INTRO = "Replace these lines with a short introduction"
 
 
 def snapshot(item: Item, settings: Settings | None) -> IssueItem:
@@ -235,7 +233,7 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
         sections.setdefault(heading, Section(heading=heading)).items.append(snap)
     intro = (
         f"Welcome to the {month} issue of the {name}.\n\n"
-        "_Replace these lines with a short introduction: what stands out in this issue, "
+        f"_{PLACEHOLDER_INTRO}: what stands out in this issue, "
         "and what is coming up. This text is Markdown._\n"
     )
     return Issue(
@@ -243,7 +241,7 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
         title=title or f"Newsletter {month}",
         subject=title or f"{name} – {month}",
         date=issue_date,
-        preheader=preheader(picked),
+        preheader="",  # made from the items when rendered, so it follows them
         sections=list(sections.values()),
         intro=intro,
     )

@@ -29,6 +29,7 @@ from cepletter.errors import WorkspaceError
 from cepletter.fsutil import atomic_write_bytes
 from cepletter.issue.file import Issue, load
 from cepletter.issue.folder import issue_path, list_issue_ids
+from cepletter.issue.preheader import of_issue
 from cepletter.publish.archive_page import index_page
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def _entry(issue: Issue) -> ArchivedIssue:
         id=issue.id,
         title=issue.title,
         subject=issue.subject,
-        preheader=issue.preheader,
+        preheader=of_issue(issue),  # set in the file, or made from the items as the email has it
         date=issue.date,
         item_titles=tuple(item.title for item in issue.items),
         item_links=tuple(item.link for item in issue.items),

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from cepletter.config import Settings
 from cepletter.issue.file import Issue
+from cepletter.issue.preheader import of_issue as issue_preheader
 from cepletter.render import filters as markup
 
 
@@ -113,7 +114,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
             id=issue.id,
             title=issue.title,
             subject=issue.subject,
-            preheader=issue.preheader,
+            preheader=issue_preheader(issue),  # set in the file, or made from the items
             date=issue.date,
             date_text=markup.long_date(issue.date, tz),
             date_iso=issue.date.isoformat(),

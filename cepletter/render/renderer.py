@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import cepletter
 from cepletter.errors import TemplateError
+from cepletter.issue.preheader import of_issue
 from cepletter.render.context import build_context, personal_unsubscribe, static_unsubscribe_url
 from cepletter.render.linewrap import layout_html
 from cepletter.render.rendered import RenderedIssue
@@ -275,7 +276,7 @@ def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> 
     check_no_stray_tokens(text_template, registry, TEXT_TEMPLATE)
     timings.split = time.perf_counter() - started
 
-    return RenderedIssue(issue.id, issue.subject, issue.preheader, html_template, text_template)
+    return RenderedIssue(issue.id, issue.subject, of_issue(issue), html_template, text_template)
 
 
 def render_full(settings: Settings, issue: Issue, values: Mapping[str, str], *,

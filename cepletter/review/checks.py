@@ -15,7 +15,10 @@ from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cepletter.config import Settings, setting_line
+from cepletter.errors import IssueError
 from cepletter.issue.file import IssueItem
+from cepletter.message.personal import PersonalIssue
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SUBJECT_MAX = 70
@@ -32,7 +35,9 @@ _PLACEHOLDER = re.compile(
 @dataclass(frozen=True)
 class Finding:
     level: str  # "error" or "warning"
-    code: str  # size, link, unsubscribe, placeholder, image-alt, image-width, insecure, preheader, subject, stale
+    # size, link, unsubscribe, placeholder, intro, from, subscribers, image-alt, image-width, insecure,
+    # preheader, subject, stale
+    code: str
     message: str
     hint: str
 
@@ -167,6 +172,54 @@ def check_content(
                     "Check that it was not already in the previous issue, or remove it.",
                 ))
     return findings
+
+
+def check_intro(text: str) -> list[Finding]:
+    """The placeholder intro that `draft` writes, still in the email (``text``): an error."""
+    from cepletter.issue.draft import PLACEHOLDER_INTRO
+
+    if PLACEHOLDER_INTRO.lower() not in " ".join(text.split()).lower():
+        return []
+    return [Finding(
+        ERROR, "intro", f"the intro is still the placeholder that `draft` wrote (\u201c{PLACEHOLDER_INTRO}\u2026\u201d)",
+        "Write the intro in the issue file, below the closing ---, and take out that placeholder.",
+    )]
+
+
+def refuse_unwritten_intro(rendered: PersonalIssue) -> None:
+    """An IssueError when ``rendered`` still has the placeholder intro: `send` and `send --test` stop."""
+    found = check_intro("".join(rendered.text.parts))
+    if found:
+        raise IssueError(f"issue {rendered.issue_id}: {found[0].message}; nothing was sent", found[0].hint)
+
+
+def check_preheader(preheader: str, items: Iterable[IssueItem]) -> list[Finding]:
+    """A set preheader that names an item the issue no longer has ("In this issue: A; B"): a warning."""
+    from cepletter.issue.preheader import missing_titles
+
+    return [Finding(
+        WARNING, "preheader", f"the preheader names \u201c{_short(title, 60)}\u201d, which is no longer an item of the issue",
+        "Update preheader: in the issue file, or empty it (preheader: '') to have it made from the items.",
+    ) for title in missing_titles(preheader, [item.title for item in items])]
+
+
+def check_sender(settings: Settings) -> list[Finding]:
+    """``[newsletter] from`` that is not an email address: an error, with its line in cepletter.toml."""
+    from email.utils import parseaddr
+
+    from cepletter.message.subscribers import check_address
+
+    value = settings.newsletter.from_
+    _name, address = parseaddr(" ".join(value.split()))
+    reason = "" if "@" in address else "no address in it"
+    if not reason:
+        checked, reason = check_address(address)
+        if checked is not None:
+            return []
+    line = setting_line(settings, "newsletter", "from")
+    where = settings.config_path.name + (f", line {line}" if line else "")
+    return [Finding(ERROR, "from", f"{where}: [newsletter] from: {value!r} is not an email address ({reason})",
+                    'Write it like from = "CEP <newsletter@example.org>".')]
 
 
 def previous_issue_date(issues_dir: Path, issue_id: str) -> date | None:

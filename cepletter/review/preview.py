@@ -44,21 +44,47 @@ class Preview:
         return len(self.text.encode("utf-8"))
 
 
-def sample_recipient(settings: Settings) -> tuple[Recipient, str]:
-    """The first valid subscriber, so the preview shows a real name; else a made-up one."""
+def sample_recipient(settings: Settings) -> tuple[Recipient, str, list[Finding]]:
+    """The first valid subscriber, so the preview shows a real name; else a made-up one.
+
+    A list that is missing, cannot be read or has no email column is an error
+    finding (`check` fails): a send would stop on it. One with no valid row is
+    a warning.
+    """
     from cepletter.errors import CepletterError
+    from cepletter.message.subscribers import SubscriberFile
+    from cepletter.review.checks import ERROR, WARNING
 
     path = settings.path(settings.delivery.subscribers)
+    shown = settings.delivery.subscribers
+    problem: Finding
+    fallback = "example recipient (no subscriber in the list)"
     try:
-        from cepletter.message.subscribers import SubscriberFile
-
-        for row in SubscriberFile(path, required=False).rows():
+        rows = 0
+        for row in SubscriberFile(path).rows():
+            rows += 1
             if isinstance(row, Recipient):
                 where = f"{path.name}, line {row.line}" if row.line else path.name
-                return row, f"first subscriber ({where})"
-    except (CepletterError, ImportError, OSError, UnicodeError):
-        pass
-    return EXAMPLE_RECIPIENT, "example recipient (no readable subscriber list)"
+                return row, f"first subscriber ({where})", []
+        if rows:
+            problem = Finding(WARNING, "subscribers", f"the subscriber list {shown} has no valid address "
+                              f"({rows} row{'s' * (rows != 1)})", "Correct the addresses in the list.")
+        elif not path.read_bytes().strip():
+            problem = Finding(ERROR, "subscribers", f"the subscriber list {shown} is empty: no header row "
+                              "with an email column", "Write a first line `email,name`, then one subscriber a line.")
+            fallback = "example recipient (no readable subscriber list)"
+        else:
+            problem = Finding(WARNING, "subscribers", f"the subscriber list {shown} has no subscribers",
+                              "Add one subscriber a line below the header row.")
+    except CepletterError as exc:
+        problem = Finding(ERROR, "subscribers", exc.message,
+                          exc.hint or f"Check [delivery] subscribers = \"{shown}\" in cepletter.toml.")
+        fallback = "example recipient (no readable subscriber list)"
+    except (OSError, UnicodeError) as exc:
+        problem = Finding(ERROR, "subscribers", f"{path}: cannot read the subscriber list: {exc}",
+                          f"Check [delivery] subscribers = \"{shown}\" in cepletter.toml.")
+        fallback = "example recipient (no readable subscriber list)"
+    return EXAMPLE_RECIPIENT, fallback, [problem]
 
 
 def build_dir(issue: Issue) -> Path:
@@ -80,7 +106,7 @@ def build_preview(
     issue = resolve(settings.issues_dir, issue_id)
     timings = Timings()
     rendered = render_personal(settings, issue, timings, cache=True)
-    recipient, source = sample_recipient(settings)
+    recipient, source, list_findings = sample_recipient(settings)
     html, text = rendered.fill(recipient)
     unsubscribe = {
         rendered.values_for(recipient).get("unsubscribe_url", ""),
@@ -89,10 +115,14 @@ def build_preview(
     } - {""}
     findings = checks.check_html(html, unsubscribe)
     findings += checks.check_placeholders(text, "the text version")
+    findings += checks.check_intro(text)
+    findings += checks.check_sender(settings)
+    findings += list_findings
     findings += checks.check_content(
-        issue.subject, issue.preheader, issue.items,
+        issue.subject, rendered.preheader, issue.items,
         checks.previous_issue_date(settings.issues_dir, issue.id),
     )
+    findings += checks.check_preheader(issue.preheader, issue.items)
     preview = Preview(issue, rendered, recipient, source, html, text, findings, timings)
     if write:
         folder = build_dir(issue)
