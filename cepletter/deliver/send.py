@@ -31,6 +31,7 @@ from cepletter.message.build import TEST_PREFIX, MessageFactory
 from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
 from cepletter.message.subscribers import Invalid, ListCounts, check_address, read_suppressed, recipients
+from cepletter.review.checks import refuse_unwritten_intro
 
 
 @dataclass
@@ -46,7 +47,6 @@ class SignOffInfo:
 
 
 @dataclass
-from cepletter.review.checks import refuse_unwritten_intro
 class Cleaning:
     """What keeping the list clean did: addresses refused as nonexistent and the suppression list.
 
@@ -194,6 +194,8 @@ def prepare(
 ) -> Job:
     """Check everything and count the recipients; takes the send lock unless ``dry_run``."""
     transport = make_transport(settings)
+    if not dry_run:
+        refuse_unwritten_intro(rendered)
     options = options_for(settings, rate, connections)
     if isinstance(transport, MaildirTransport):
         options.rate = 0.0  # a local folder needs no pacing
@@ -221,8 +223,6 @@ def prepare(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
             options=options, suppressed=suppressed, already_sent=already, counts=ListCounts(),
             signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock, clean=clean,
-    if not dry_run:
-        refuse_unwritten_intro(rendered)
         )
         for _ in recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid):
             pass
@@ -298,6 +298,7 @@ def test_addresses(values: tuple[str, ...]) -> list[Recipient]:
 def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recipient]) -> Summary:
     """Send the issue to ``addresses`` only, subject prefixed [TEST]; never journaled."""
     transport = make_transport(settings)
+    refuse_unwritten_intro(rendered)
     factory = MessageFactory(
         settings, rendered, subject_prefix=TEST_PREFIX, crlf=isinstance(transport, SmtpTransport)
     )
@@ -318,4 +319,3 @@ def _record_test(settings: Settings, rendered: PersonalIssue, sent_to: list[str]
     from cepletter.review.signoff import record_test_send
 
     record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to, subject=rendered.subject)
-    refuse_unwritten_intro(rendered)
