@@ -661,6 +661,7 @@ def test_a_new_user_builds_an_issue_without_a_text_editor(
     path = root / "issues" / "2026-01" / "issue.md"
     expect(page.get_by_role("textbox", name="Subject", exact=True)).to_be_visible()
     assert titles_in_file(path) == names[:5]
+    assert "<p>" not in path.read_text(encoding="utf-8")  # summaries as Markdown, not HTML inside YAML
     sections = [s.heading for s in load(path).sections]
     for heading in sections[3:]:  # five categories, five sections: keep three
         page.get_by_role("button", name=f"Delete section: {heading}", exact=True).click()
@@ -726,3 +727,26 @@ CONTRAST_SCRIPT = """() => {
   }
   return {checked, low};
 }"""
+
+
+@pytest.mark.browser
+def test_no_script_from_the_email_runs_in_the_preview(
+        tmp_path: Path, serve: Callable[..., DeskServer], open_page: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    root = workspace(tmp_path)
+    drafted(root, [1])
+    (root / "templates").mkdir()
+    footer = (REPO / "templates" / "_footer.html.j2").read_text(encoding="utf-8")
+    hostile = '<script>parent.document.title = "pwned"; document.body.dataset.ran = "yes"</script>'
+    (root / "templates" / "_footer.html.j2").write_text(footer + hostile, encoding="utf-8")
+    server = serve(root, "2025-12")
+    assert hostile in server.desk.preview.html  # the email itself carries the script
+    page = open_page(server)
+    frame = page.frame_locator("#frame")
+    expect(frame.locator("h3.item-title")).to_have_count(1)
+    sandbox = page.locator("#frame").get_attribute("sandbox") or ""
+    assert "allow-scripts" not in sandbox.split()
+    assert frame.locator("script").count() == 0
+    assert frame.locator("body").get_attribute("data-ran") is None
+    assert page.title() == "cepletter desk"

@@ -130,6 +130,9 @@ class Desk:
             chosen = [by_id[i] for i in picks if i in by_id]
             issue = draft.build_issue(chosen, issue_id=issue_id, issue_date=draft.today(settings),
                                       settings=settings, title=title.strip() or None)
+            for section in issue.sections:
+                for item in section.items:  # the Markdown that renders the same, as the desk adds items
+                    item.summary = markdown_of(item.summary) or item.summary
             draft.add_events(settings, issue, warn=self.warnings.append)
             draft.save_draft(settings, issue)
             self.on_event(f"drafted issues/{issue_id}/{ISSUE_FILE}")
