@@ -301,7 +301,7 @@ def test_text_version_is_written_for_reading(settings: Settings) -> None:
     for item in issue.items:
         assert f"Read more: {item.link}" in text
     assert "SECTION 1" in text and "UPCOMING EVENTS" in text
-    assert "Tuesday 10 March 2026, 09:30–17:00 · Lisbon, Portugal" in text
+    assert "Tuesday, 10 March 2026, 09:30–17:00 · Lisbon, Portugal" in text
     assert "3–4 February 2026 · Online" in text
     assert "full report <https://www.cep-probation.org/report/>" in " ".join(text.split())
     assert "<p>" not in text and "&amp;" not in text
@@ -337,7 +337,8 @@ def test_workspace_template_overrides_the_theme_by_name(settings: Settings) -> N
     ("newsletter.html.j2", "<html><body>\n{% if recipient.name %}Hi{% endif %}\n</body></html>\n",
      r"newsletter\.html\.j2, line 2: recipient\.name is filled in per subscriber"),
     ("newsletter.html.j2", "<html><body>\n<p>{{ recipient.name | upper }}</p>\n</body></html>\n",
-     r"newsletter\.html\.j2: a recipient value was changed by a filter"),
+     r"newsletter\.html\.j2, line 2: recipient\.name is filled in per subscriber after rendering, so a template "
+     r"cannot apply \.upper\(\)"),
     ("newsletter.txt.j2", "Hello\n{{ issue.nope }}\n", r"newsletter\.txt\.j2, line 2: .*nope"),
 ])
 def test_template_errors_name_the_file_and_line(settings: Settings, name: str, source: str, expected: str) -> None:
@@ -486,3 +487,61 @@ def test_text_paragraphs_stay_whole_and_lines_stay_within_smtp_limits() -> None:
     url = "https://example.org/" + "x" * 1000
     assert markup.wrap(f"see {url} now") == f"see\n{url}\nnow"  # a URL is never cut
     assert markup.wrap(paragraph, 40) == "\n".join(textwrap.wrap(paragraph, 40))  # a template may still ask
+
+
+# ---------------------------------------------------------------- per-recipient values taken apart
+
+@pytest.mark.parametrize(("expression", "what"), [
+    ("recipient.name[:1]", r"take part of \(`recipient\.name\[:\.\.\.\]`\)"),
+    ("recipient.name[0]", r"take part of \(`recipient\.name\[0\]`\)"),
+    ("recipient.name.split()[0]", r"apply \.split\(\)"),
+    ("recipient.name | length", r"measure \(`\| length`\)"),
+    ("recipient.name | lower", r"apply \.lower\(\)"),
+    ("recipient.name | first", r"take apart"),
+    ("recipient.email.endswith('.org')", r"apply \.endswith\(\)"),
+    ("'@' in recipient.email", r"search \(`in`\)"),
+    ("(recipient.name | fallback('reader'))[:1]", r'recipient\.name \| fallback\("reader"\) is filled in .* take part of'),
+])
+def test_taking_a_recipient_value_apart_is_refused_with_the_line(
+        settings: Settings, expression: str, what: str) -> None:
+    templates = settings.root / "templates"
+    templates.mkdir()
+    (templates / "newsletter.txt.j2").write_text(f"Hello\n\nHi {{{{ {expression} }}}},\n", encoding="utf-8")
+    with pytest.raises(TemplateError) as caught:
+        render_personal(settings, make_issue(settings))
+    assert re.search(rf"newsletter\.txt\.j2, line 3: .*{what}", caught.value.message), caught.value.message
+    assert caught.value.hint is not None
+    if "length" not in expression and " in " not in expression:
+        assert "{{ recipient.first_name }}" in caught.value.hint
+
+
+def test_a_column_gives_each_recipient_the_part_of_the_name(settings: Settings) -> None:
+    templates = settings.root / "templates"
+    templates.mkdir()
+    (templates / "newsletter.txt.j2").write_text(
+        "Hi {{ recipient.first_name | fallback('there') }} ({{ recipient.name }}, {{ recipient.email }}).\n",
+        encoding="utf-8")
+    rendered = render_personal(settings, make_issue(settings))
+    anna = recipient("Anna Jansen", "anna@example.org", first_name="Anna")
+    eva = recipient("Eva Novák", "eva@example.org", first_name="")
+    assert rendered.fill(anna)[1] == "Hi Anna (Anna Jansen, anna@example.org).\n"
+    assert rendered.fill(eva)[1] == "Hi there (Eva Novák, eva@example.org).\n"
+
+
+def test_preview_refuses_a_template_that_takes_the_name_apart(tmp_path: Path, run) -> None:
+    settings = make_workspace(tmp_path, subscribers="email,name\nanna@example.org,Anna Jansen\n")
+    make_issue(settings)
+    (tmp_path / "templates").mkdir()
+    header = (packaged_templates_dir() / "_header.html.j2").read_text(encoding="utf-8")
+    lines = header.splitlines()
+    at = next(n for n, line in enumerate(lines) if 'class="greeting"' in line)
+    lines[at] = '<p class="greeting">Hi {{ recipient.name.split()[0] }},</p>'
+    (tmp_path / "templates" / "_header.html.j2").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("-C", str(tmp_path), "preview")
+    assert result.exit_code == 1
+    first, hint = result.stderr.splitlines()[:2]
+    assert first == (f"Error: {tmp_path}/templates/_header.html.j2, line {at + 1}: recipient.name is filled in per "
+                     "subscriber after rendering, so a template cannot apply .split() (directly, or through a "
+                     "filter such as | upper) to it")
+    assert "e.g. first_name" in hint and "{{ recipient.first_name }}" in hint
+    assert not (tmp_path / "issues" / "2025-12" / "build").exists()

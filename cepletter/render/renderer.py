@@ -155,8 +155,7 @@ def _render_template(env: Environment, name: str, context: Mapping[str, Any]) ->
         raise TemplateError(f"{_location(exc, name)}: {exc.message}",
                             "Check the spelling of the variable; see the default theme for the names.") from None
     except SlotMisuse as exc:
-        raise TemplateError(f"{_location(exc, name)}: {exc}",
-                            'Print the value as it is, or use {{ recipient.name | fallback("reader") }}.') from None
+        raise TemplateError(f"{_location(exc, name)}: {exc}", exc.hint) from None
     except RecursionError as exc:
         raise TemplateError(f"{_location(exc, name)}: templates include or call each other without end",
                             "Remove the include, import or macro call that loops back.") from None

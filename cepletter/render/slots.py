@@ -26,8 +26,19 @@ UNSUBSCRIBE_KEY = "unsubscribe_url"
 FALLBACK_SEP = "|fallback:"
 
 
+# What to write instead of taking a per-recipient value apart in a template.
+COLUMN_HINT = ("Add a column with the part you want to the subscriber list (e.g. first_name) and print it: "
+               "{{ recipient.first_name }}; print other values as they are, or with "
+               "{{ recipient.name | fallback(\"reader\") }}.")
+
+
 class SlotMisuse(Exception):
-    """A template tested or compared a per-recipient value (render turns it into a TemplateError)."""
+    """A template tested, compared or took apart a per-recipient value (render makes it a TemplateError)."""
+
+    def __init__(self, message: str, hint: str = 'Print the value as it is, or use '
+                 '{{ recipient.name | fallback("reader") }}.') -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class Slot(str):
@@ -48,10 +59,33 @@ class Slot(str):
         obj.known_nonempty = known_nonempty
         return obj
 
-    def _misuse(self, what: str) -> NoReturn:
-        raise SlotMisuse(
-            f"{self.key} is filled in per subscriber after rendering, so a template cannot {what} it"
-        )
+    @property
+    def shown(self) -> str:
+        """The value as a template writes it: ``recipient.name | fallback("reader")``."""
+        if FALLBACK_SEP not in self.key:
+            return self.key
+        name, default = self.key.split(FALLBACK_SEP, 1)
+        return f'{name} | fallback("{default}")'
+
+    def _misuse(self, what: str, hint: str | None = None) -> NoReturn:
+        message = f"{self.shown} is filled in per subscriber after rendering, so a template cannot {what} it"
+        raise SlotMisuse(message, hint) if hint else SlotMisuse(message)
+
+    # Taking the value apart would work on the token that stands for it, not on
+    # the subscriber's value: `recipient.name[:1]` gave "c" for everyone and
+    # `| length` the token's length. Refused, with the template's line.
+    def __getitem__(self, index: object) -> NoReturn:  # type: ignore[override]
+        shown = "[:...]" if isinstance(index, slice) else f"[{index!r}]"
+        self._misuse(f"take part of (`{self.shown}{shown}`)", COLUMN_HINT)
+
+    def __len__(self) -> int:
+        self._misuse("measure (`| length`)", "Print the value as it is: its length differs per subscriber.")
+
+    def __iter__(self) -> NoReturn:  # type: ignore[override]
+        self._misuse("take apart (`| first`, `| list`, a for loop)", COLUMN_HINT)
+
+    def __contains__(self, other: object) -> bool:
+        self._misuse("search (`in`)")
 
     def __bool__(self) -> bool:
         if self.known_nonempty:
@@ -69,6 +103,21 @@ class Slot(str):
 
     __le__ = __gt__ = __ge__ = __lt__
     __hash__ = str.__hash__
+
+
+def _refuse(name: str) -> Any:
+    def method(self: Slot, *args: object, **kwargs: object) -> NoReturn:
+        self._misuse(f"apply .{name}() (directly, or through a filter such as | upper) to", COLUMN_HINT)
+
+    method.__name__ = name
+    return method
+
+
+# Every text method (split, upper, strip, replace, startswith, ...) would work on
+# the token as well; printing needs none of them (escaping and joining read the
+# characters directly).
+for _name in [n for n in dir(str) if not n.startswith("_")]:
+    setattr(Slot, _name, _refuse(_name))
 
 
 @dataclass
