@@ -74,6 +74,8 @@ class DeliverySettings:
     connections: int = 2
     retries: int = 5
     retry_max_seconds: float = 600.0
+    # A message whose verdict never came (connection lost after the final dot) may be sent once more.
+    retry_uncertain: bool = True
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ _DELIVERY: dict[str, _Spec] = {
     "connections": (_INT, False, None),
     "retries": (_INT, False, None),
     "retry_max_seconds": (_NUM, False, None),
+    "retry_uncertain": ((bool,), False, None),
 }
 _SMTP: dict[str, _Spec] = {
     "host": (_STR, True, None),
@@ -214,7 +217,7 @@ _BOUNCES: dict[str, _Spec] = {
 }
 _TOP = {"newsletter", "sources", "delivery", "smtp", "fetch", "bounces"}
 
-_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", dict: "a table"}
+_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", dict: "a table", bool: "true or false"}
 
 
 class _Checker:

@@ -1,11 +1,41 @@
-"""Atomic file writes: write a temporary file beside the target, then os.replace."""
+"""Atomic file writes: write a temporary file beside the target, then os.replace.
+
+A write that fails because the disk is full raises ``DiskFullError``: a
+CepletterError (one line, exit 1, "the disk is full") that is still an
+OSError, so code that shrugs off a failed cache write goes on doing so.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from cepletter.errors import CepletterError
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def describe_os_error(exc: OSError) -> str:
+    """Why ``exc`` happened, for a message: "the disk is full" for ENOSPC and EDQUOT, else the system's words."""
+    if exc.errno in DISK_FULL:
+        return "the disk is full"
+    return exc.strerror or str(exc)
+
+
+class DiskFullError(CepletterError, OSError):
+    """No room left on the disk (or in the user's quota) for a file; the old file is unchanged."""
+
+    def __init__(self, path: Path) -> None:
+        CepletterError.__init__(
+            self, f"{path}: cannot write: the disk is full",
+            f"Free some space on the disk, then run the command again; {path.name} was left as it was.",
+        )
+        self.errno = errno.ENOSPC
+        self.strerror = "the disk is full"
+        self.filename = str(path)
 
 
 def _mode_for(path: Path) -> int:
@@ -31,7 +61,21 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+
+    Raises DiskFullError when the disk is full, other OSErrors as they come.
+    """
+    try:
+        _write_then_replace(path, data, fsync)
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFullError(path) from None
+        raise
+
+
+def _write_then_replace(path: Path, data: bytes, fsync: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

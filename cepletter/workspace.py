@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ SAMPLE_FILES: tuple[tuple[str, str], ...] = (
     ("gitignore", ".gitignore"),
 )
 FOLDERS = ("issues",)
+JOURNAL_EXAMPLE = "issues/2025-12/send-log.jsonl"  # where a delivery journal lives, for .gitignore checks
 
 
 @dataclass
@@ -31,6 +33,27 @@ class InitResult:
 def sample_text(name: str) -> str:
     """The text of one of the packaged sample files."""
     return resources.files("cepletter").joinpath("sample", name).read_text(encoding="utf-8")
+
+
+def ignored_journal_rule(root: Path) -> tuple[Path, int] | None:
+    """The line of ``root/.gitignore`` that makes git ignore the delivery journals, if one does.
+
+    Workspaces made before the journal was kept in git have one; with it, `git clean -X`
+    or a fresh clone loses the record of who already has an issue.
+    """
+    path = root / ".gitignore"
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for number, line in enumerate(lines, start=1):
+        rule = line.strip()
+        if not rule or rule.startswith(("#", "!")):
+            continue
+        rule = rule.lstrip("/")
+        if fnmatch.fnmatchcase(JOURNAL_EXAMPLE, rule) or fnmatch.fnmatchcase(JOURNAL_EXAMPLE.rsplit("/", 1)[1], rule):
+            return path, number
+    return None
 
 
 def init_workspace(target: Path) -> InitResult:

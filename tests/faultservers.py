@@ -12,9 +12,22 @@ Built on ``smtpservers.SmtpServer`` (same ``messages``, ``received_by()`` and
                                             # RCPT of that address always answered with that reply
     server.pause(); ...; server.resume()    # gone for a while, back on the same port
 
+After the final dot, and in reply to MAIL, RCPT and DATA:
+
+    FaultServer(drop_after_dot={"a@example.org": 1})   # whole message read, then hang up: no reply
+    FaultServer(drop_after_dot=..., keep_dropped=True) # ... but keep it: it was queued, the reply lost
+    server.hold(); ...; server.release()    # the reply to every final dot waits until released
+    FaultServer(delay=0.005)                # every final dot answered after that long
+    FaultServer(odd_mail={3: "251 2.1.0 Ok"})           # the 3rd MAIL gets a reply not allowed there
+    FaultServer(odd_rcpt={"a@example.org": "252 2.1.5 Cannot VRFY user"})  # likewise RCPT (once)
+    FaultServer(odd_data={"a@example.org": "250 2.0.0 Ok"})  # DATA answered without 354 (once)
+
 A message counts as accepted (is in ``messages``) only when the server could
 still answer 250 for it: a transaction dropped or given up during DATA is not
 a copy, exactly as a real relay discards a message it never acknowledged.
+``keep_dropped`` is the exception on purpose: the relay queued the message and
+the connection died before its answer got through, the case a client can only
+call uncertain.
 """
 
 from __future__ import annotations
@@ -35,6 +48,9 @@ class _FaultHandler(_Handler):
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        odd = self.owner.odd_rcpt.pop(address.lower(), None)
+        if odd is not None:
+            return odd
         refusal = self.owner.refuse.get(address.lower())
         if refusal is not None:
             with self.owner.lock:
@@ -48,8 +64,40 @@ class _FaultHandler(_Handler):
             return "451 4.3.2 System busy, try again later"
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        with self.owner.lock:
+            self.owner.mails += 1
+            odd = self.owner.odd_mail.pop(self.owner.mails, None)
+        if odd is not None:
+            return odd
+        return await super().handle_MAIL(server, session, envelope, address, mail_options)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         owner = self.owner
+        if owner.delay:
+            await asyncio.sleep(owner.delay)
+        if owner.holding.is_set():
+            # Held: no answer until released. A client that hangs up meanwhile cancels this
+            # coroutine, so what it gave up on is never recorded.
+            with owner.lock:
+                owner.held += 1
+            try:
+                while owner.holding.is_set():
+                    await asyncio.sleep(0.01)
+            finally:
+                with owner.lock:
+                    owner.held -= 1
+        if owner._drop_now(envelope):
+            with owner.lock:
+                owner.dropped_after_dot += 1
+                if owner.keep_dropped:
+                    owner.messages.append(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos),
+                                                   envelope.original_content or b"", tuple(session.peer)))
+            assert server.transport is not None
+            server.transport.abort()  # the whole message read, then gone without an answer
+            return "421 4.3.0 Closing connection"
         if owner._draw(owner.p_drop_data):
             with owner.lock:
                 owner.dropped_transactions += 1
@@ -84,6 +132,15 @@ class _FaultSMTP(SMTP):
             self.owner.live.discard(self)
         super().connection_lost(error)
 
+    async def smtp_DATA(self, arg: str) -> None:
+        assert self.envelope is not None
+        for rcpt in self.envelope.rcpt_tos:
+            odd = self.owner.odd_data.pop(rcpt.lower(), None)
+            if odd is not None:
+                await self.push(odd)  # instead of 354: the message is never read
+                return
+        await super().smtp_DATA(arg)
+
     async def smtp_EHLO(self, hostname: str) -> None:
         if self.owner.close_after_greeting(self.number):
             with self.owner.lock:
@@ -117,6 +174,12 @@ class FaultServer(SmtpServer):
         slow_seconds: float = 0.0,
         close_after_greeting: Callable[[int], bool] = lambda n: False,
         data_size_limit: int | None = None,
+        delay: float = 0.0,
+        drop_after_dot: dict[str, int] | None = None,
+        keep_dropped: bool = False,
+        odd_mail: dict[int, str] | None = None,
+        odd_rcpt: dict[str, str] | None = None,
+        odd_data: dict[str, str] | None = None,
         refuse: dict[str, str] | None = None,
         seed: int = 6,
         port: int = 0,
@@ -136,6 +199,17 @@ class FaultServer(SmtpServer):
         self.closed_after_greeting = 0
         self.dropped_transactions = 0
         self.deferred_rcpts: list[str] = []
+        self.drop_after_dot = {k.lower(): v for k, v in (drop_after_dot or {}).items()}  # address -> times (0: always)
+        self.drop_after_dot_seen: dict[str, int] = {}
+        self.keep_dropped = keep_dropped
+        self.dropped_after_dot = 0
+        self.odd_mail = dict(odd_mail or {})  # MAIL number (from 1, across connections) -> reply
+        self.odd_rcpt = {k.lower(): v for k, v in (odd_rcpt or {}).items()}
+        self.odd_data = {k.lower(): v for k, v in (odd_data or {}).items()}
+        self.mails = 0
+        self.holding = threading.Event()
+        self.held = 0  # final dots waiting for their reply right now
+        self.delay = delay  # seconds before every reply to a final dot
         self.live: set[_FaultSMTP] = set()
         self._kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "ready_timeout": 10.0, "decode_data": False}
         if data_size_limit is not None:
@@ -153,6 +227,25 @@ class FaultServer(SmtpServer):
             return False
         with self.lock:
             return self.rng.random() < probability
+
+    def _drop_now(self, envelope: Envelope) -> bool:
+        """Whether this transaction is to be dropped after its final dot (``drop_after_dot``)."""
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                key = rcpt.lower()
+                if key in self.drop_after_dot:
+                    seen = self.drop_after_dot_seen.get(key, 0)
+                    self.drop_after_dot_seen[key] = seen + 1
+                    times = self.drop_after_dot[key]
+                    return times == 0 or seen < times
+        return False
+
+    def hold(self) -> None:
+        """From now on, the reply to every final dot waits (until ``release``, or the client hangs up)."""
+        self.holding.set()
+
+    def release(self) -> None:
+        self.holding.clear()
 
     def _slow_now(self, envelope: Envelope) -> bool:
         with self.lock:

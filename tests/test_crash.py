@@ -1,5 +1,8 @@
 """Crashes and concurrency: a killed sender, two senders at once, a cut journal, a full disk.
 
+The full disk is real where the machine allows it: a small tmpfs over the folder
+(see ``smalldisk``); a file-size limit stands in for it otherwise.
+
 The sender runs as a real subprocess (``python -m cepletter``) against a real
 SMTP server on 127.0.0.1, and is killed with SIGKILL: no handler runs, so only
 what reached the operating system survives.
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import Invoke
 from deliverykit import make_workspace
+from smalldisk import run_on_full_disk
 from smtpservers import SmtpServer
 
 from cepletter.deliver.journal import read_lines, read_results
@@ -191,3 +195,59 @@ def test_a_journal_that_cannot_grow_stops_sending_at_once(tmp_path: Path, run: I
     assert set(final) == everyone(n)
     assert sum(count - 1 for count in final.values()) <= connections
     assert set(sent_lines(journal)) == everyone(n)
+
+
+# ---------------------------------------------------------------- a full disk, for real (tmpfs)
+
+
+def send_command() -> tuple[list[str], dict[str, str]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    return [sys.executable, "-m", "cepletter", "send", "--yes", "--unreviewed"], env
+
+
+def test_a_full_disk_under_the_send_lock_is_an_error_and_nothing_is_sent(tmp_path: Path) -> None:
+    with SmtpServer() as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_config(server.port, 2), subscribers=subscribers(5))
+        cache = ws / ".cepletter-cache"
+        cache.mkdir()
+        command, env = send_command()
+        # Before: an internal error from os.pwrite in the lock.
+        done = run_on_full_disk(cache, [command[0], *command[1:3], "-C", str(ws), *command[3:]],
+                                after=tmp_path / "after", env=env)
+    assert done.returncode == 1, done.stderr
+    assert (f"Error: {cache}/send-2025-12.lock: cannot write the send lock: the disk is full; nothing was sent"
+            in done.stderr)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert server.messages == []
+    assert not (ws / JOURNAL).exists()
+
+
+def test_a_disk_that_fills_up_mid_send_stops_it_and_the_next_run_completes(tmp_path: Path, run: Invoke) -> None:
+    n, connections = 60, 2
+    with SmtpServer(delay=0.005) as server:
+        ws = make_workspace(tmp_path / "ws", toml_extra=smtp_config(server.port, connections),
+                            subscribers=subscribers(n))
+        folder = ws / "issues" / "2025-12"
+        command, env = send_command()
+        # Two pages left: one for the note in review.jsonl, one for about twenty journal lines.
+        done = run_on_full_disk(folder, [command[0], *command[1:3], "-C", str(ws), *command[3:]],
+                                after=tmp_path / "after", free=8192, env=env)
+        assert done.returncode == 1, done.stderr
+        assert (f"Error: {folder / 'send-log.jsonl'}: cannot write the delivery journal: the disk is full; "
+                "sending stopped") in done.stderr
+        assert "Traceback" not in done.stderr
+        journal = done.folder / "send-log.jsonl"
+        recorded, received = sent_lines(journal), server.received_by()
+        assert 0 < len(recorded) < n
+        # It stopped at once: beyond what the journal holds, only messages already in flight went out.
+        assert set(recorded) <= set(received) and len(set(received) - set(recorded)) <= connections
+        # The disk has room again: the journal is back in place, and the next run finishes the list.
+        for name in ("send-log.jsonl", "review.jsonl"):
+            (folder / name).write_bytes((done.folder / name).read_bytes())
+        resumed = run("-C", str(ws), "send", "--yes", "--unreviewed")
+        assert resumed.exit_code == 0, resumed.stderr
+    final = server.received_by()
+    assert set(final) == everyone(n)
+    assert sum(count - 1 for count in final.values()) <= connections
+    assert set(sent_lines(ws / JOURNAL)) == everyone(n)

@@ -1,4 +1,4 @@
-"""The delivery journal: lines, cut lines, the lock, and write failures."""
+"""The delivery journal: lines, cut lines, uncertain results, the locks, and write failures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from cepletter.deliver.journal import FAILED, SENT, Journal, SendLock, read_results, sent_keys
+from cepletter.deliver.journal import (
+    FAILED,
+    SENT,
+    UNCERTAIN,
+    Journal,
+    SendLock,
+    is_busy,
+    read_results,
+    sent_keys,
+    uncertain_counts,
+)
 from cepletter.errors import DeliveryError
 
 
@@ -99,3 +109,37 @@ def test_the_lock_holds_against_another_process(tmp_path: Path) -> None:
     free = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env)
     assert held.returncode == 3 and "another `cepletter send` of issue x is running" in held.stdout
     assert free.returncode == 0
+
+
+def test_uncertain_results_are_counted_until_a_sent_line(tmp_path: Path) -> None:
+    path = tmp_path / "send-log.jsonl"
+    with Journal(path) as journal:
+        journal.record("a@example.org", UNCERTAIN, "connection lost after the whole message was sent")
+        journal.record("b@example.org", UNCERTAIN, "connection lost after the whole message was sent")
+        journal.record("B@example.org", UNCERTAIN, "protocol error: 251 after the message")
+        journal.record("a@example.org", SENT, "250 ok")
+    assert uncertain_counts(path) == {"b@example.org": 2}
+    assert sent_keys(path) == {"a@example.org"}
+
+
+def test_the_lock_lives_in_the_folder_given_named_by_issue(tmp_path: Path) -> None:
+    cache = tmp_path / ".cepletter-cache"
+    with SendLock(cache, "2025-12") as lock:
+        assert lock.path == cache / "send-2025-12.lock"
+        assert lock.path.read_text(encoding="ascii") == f"{os.getpid()}\n"
+        with SendLock(cache, "2026-01"):
+            pass  # another issue is another lock
+
+
+def test_a_journal_being_written_refuses_a_second_writer_even_without_the_lock(tmp_path: Path) -> None:
+    # `git clean -fdX` deletes the cache folder and the send lock in it, under a running send;
+    # the journal (kept in git) is still held by that send.
+    path = tmp_path / "2025-12" / "send-log.jsonl"
+    with Journal(path, "2025-12") as journal:
+        journal.record("a@example.org", SENT, "250 ok")
+        assert is_busy(path)
+        with pytest.raises(DeliveryError, match="another `cepletter send` of issue 2025-12 is running"):
+            Journal(path, "2025-12").open()
+    assert not is_busy(path)
+    with Journal(path, "2025-12"):
+        pass

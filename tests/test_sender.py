@@ -6,16 +6,18 @@ import email
 import email.policy
 import mailbox
 import threading
+import time
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from deliverykit import make_rendered, make_settings
+from faultservers import FaultServer
 from smtpservers import Rule, SmtpServer
 
 from cepletter.deliver.journal import Journal, read_results
-from cepletter.deliver.sender import Options, RateLimiter, Sender, dry_run
+from cepletter.deliver.sender import Options, RateLimiter, Sender, Summary, dry_run
 from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import DeliveryError
 from cepletter.message.build import MessageFactory
@@ -171,6 +173,82 @@ def test_rate_limiter_gives_up_when_stopped() -> None:
     stop.set()
     assert limiter.wait(stop) is False  # the next is far away: a stop ends the wait
 
+
+# ---------------------------------------------------------------- stopping
+
+
+def test_the_first_stop_waits_for_the_verdicts_in_flight_and_the_second_gives_up_on_them(tmp_path: Path) -> None:
+    import signal
+
+    journal_path = tmp_path / "send-log.jsonl"
+    with FaultServer() as server:
+        transport, factory, opts = engine(tmp_path, server.port, connections=2)
+        server.hold()  # no answer to any final dot until released
+        with Journal(journal_path) as journal:
+            sender = Sender(transport, factory, opts, journal=journal)
+            outcome: list[object] = []
+            worker = threading.Thread(target=lambda: outcome.append(sender.run(people(10))))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while server.held < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert server.held == 2  # one message on each connection, waiting for its answer
+            sender.request_stop(signal.SIGTERM)
+            worker.join(0.5)
+            assert worker.is_alive() and not outcome  # the first stop waits for them
+            sender.request_stop(signal.SIGINT)
+            worker.join(30)
+    assert not worker.is_alive()
+    [summary] = outcome
+    assert isinstance(summary, Summary)
+    assert summary.stopped_by == signal.SIGTERM and summary.interrupted
+    assert (summary.sent, summary.uncertain) == (0, 2)
+    results = list(read_results(journal_path))
+    assert [e["status"] for e in results] == ["uncertain", "uncertain"]
+    assert all("the run stopped waiting (the server may have taken it)" in e["reply"] for e in results)
+    assert server.messages == []  # it never answered, and forgot them when the client hung up
+    assert server.rcpt_counts == {e["email"]: 1 for e in results}  # nothing new went out after the stop
+
+
+def test_a_verdict_that_arrives_after_the_first_stop_is_journaled(tmp_path: Path) -> None:
+    import signal
+
+    journal_path = tmp_path / "send-log.jsonl"
+    with FaultServer() as server:
+        transport, factory, opts = engine(tmp_path, server.port, connections=2)
+        server.hold()
+        with Journal(journal_path) as journal:
+            sender = Sender(transport, factory, opts, journal=journal)
+            outcome: list[Summary] = []
+            worker = threading.Thread(target=lambda: outcome.append(sender.run(people(10))))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while server.held < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            sender.request_stop(signal.SIGINT)
+            time.sleep(0.3)
+            server.release()  # the answers come, after the stop
+            worker.join(30)
+    [summary] = outcome
+    assert (summary.sent, summary.uncertain, summary.stopped_by) == (2, 0, signal.SIGINT)
+    sent = {e["email"] for e in read_results(journal_path) if e["status"] == "sent"}
+    assert sent == set(server.received_by()) and len(sent) == 2
+
+
+def test_after_an_uncertain_attempt_one_more_and_no_more(tmp_path: Path) -> None:
+    journal_path = tmp_path / "send-log.jsonl"
+    with FaultServer(drop_after_dot={"r1@example.org": 0}) as server:
+        transport, factory, opts = engine(tmp_path, server.port, retries=5)
+        with Journal(journal_path) as journal:
+            summary = Sender(transport, factory, opts, journal=journal,
+                             uncertain_before={"r2@example.org": 1}).run(people(3))
+    # r1: its first attempt uncertain, one retry, uncertain again: done. r2 was uncertain in an
+    # earlier run: this attempt was its one retry.
+    assert server.rcpt_counts == {"r0@example.org": 1, "r1@example.org": 2, "r2@example.org": 1}
+    assert (summary.sent, summary.uncertain) == (2, 1)
+    assert [(r.email, r.status) for r in summary.uncertain_results] == [("r1@example.org", "uncertain")]
+    assert [e["status"] for e in read_results(journal_path) if e["email"] == "r1@example.org"] == [
+        "uncertain", "uncertain"]
 
 # ---------------------------------------------------------------- 8bit or quoted-printable
 

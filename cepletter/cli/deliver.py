@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,14 +68,19 @@ def _count(n: int, word: str) -> str:
               help="Parallel SMTP connections (default: [delivery] connections).")
 @click.option("--unreviewed", is_flag=True,
               help="Send over SMTP although nobody approved or test-sent this content.")
+@click.option("--resend-all", is_flag=True,
+              help="Mail the whole list again: also those the journal says have the issue, "
+                   "or when the journal of an earlier send is missing.")
 @pass_env
 def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, yes: bool,
-         rate: float | None, connections: int | None, unreviewed: bool) -> None:
+         rate: float | None, connections: int | None, unreviewed: bool, resend_all: bool) -> None:
     """Send an issue (default: the latest) to the list, or a test to a few addresses.
 
     Every subscriber not suppressed and not yet delivered gets one message;
     each result is recorded in issues/<ID>/send-log.jsonl, so an interrupted
     or repeated send carries on where it stopped and never mails anyone twice.
+    Ctrl-C, SIGTERM and SIGHUP let the messages in flight finish and be
+    recorded (exit 130, 143, 129); a second Ctrl-C stops waiting for them.
 
     \b
     Examples:
@@ -83,14 +91,15 @@ def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, 
     """
     from cepletter.errors import UsageError
 
-    if tests and (dry_run or unreviewed or rate or connections):
-        raise UsageError("--test cannot be combined with --dry-run, --unreviewed, --rate or --connections")
+    if tests and (dry_run or unreviewed or rate or connections or resend_all):
+        raise UsageError("--test cannot be combined with --dry-run, --unreviewed, --rate, --connections "
+                         "or --resend-all")
     rendered, folder = _render(env, issue_id)
     if tests:
         _send_test(env, rendered, tests)
         return
     _send_list(env, rendered, folder, dry_run=dry_run, yes=yes, rate=rate, connections=connections,
-               unreviewed=unreviewed)
+               unreviewed=unreviewed, resend_all=resend_all)
 
 
 def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...]) -> None:
@@ -125,6 +134,10 @@ def _confirm(env: Env, job: Job, yes: bool) -> None:
         lines.append(f"Reviewed:   {job.signoff.describe()}")
     elif job.unreviewed:
         lines.append("Reviewed:   NO (--unreviewed)")
+    if job.resend_all:
+        lines.append("Resending:  to everyone on the list (--resend-all): the journal is not consulted")
+    if job.uncertain_retried:
+        lines.append(f"Uncertain:  {len(job.uncertain_retried):,} whose earlier delivery is uncertain get it once more")
     lines.append(
         f"Recipients: {c.to_send:,} (list rows {c.rows:,}: {c.already_sent:,} already sent, "
         f"{c.suppressed:,} suppressed, {c.duplicates:,} duplicates, {c.invalid:,} invalid)"
@@ -142,14 +155,16 @@ def _confirm(env: Env, job: Job, yes: bool) -> None:
 
 
 def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool, yes: bool,
-               rate: float | None, connections: int | None, unreviewed: bool) -> None:
+               rate: float | None, connections: int | None, unreviewed: bool, resend_all: bool = False) -> None:
     from cepletter.deliver.send import build_all, prepare
 
+    _warn_ignored_journal(env)
     job = prepare(env.settings, rendered, folder, dry_run=dry_run, unreviewed=unreviewed,
-                  rate=rate, connections=connections)
+                  rate=rate, connections=connections, resend_all=resend_all)
     try:
         _report_invalid(env, job.invalid)
         _report_list(env, job)
+        _report_kept(env, job)
         if dry_run:
             messages, size = build_all(job)
             env.info(f"Dry run: built {messages:,} messages ({size / 1e6:.1f} MB) for "
@@ -164,14 +179,61 @@ def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool
         summary = _run_with_progress(env, job)
     finally:
         job.release()
-    _print_table(env, job, summary)
+    with _hung_up(summary):
+        _print_table(env, job, summary)
+        _report_uncertain(env, job, summary)
+        if summary.interrupted:
+            how = "Interrupted" if summary.stopped_by in (None, signal.SIGINT) else \
+                f"Stopped by {signal.Signals(summary.stopped_by).name}"
+            env.info(f"{how}: {summary.sent:,} sent before stopping; every message in flight was finished "
+                     "and recorded. Run `cepletter send` again to carry on.")
+        elif summary.failed or summary.deferred:
+            _advise(env, job, summary)
     if summary.interrupted:
-        env.info(f"Interrupted: {summary.sent:,} sent before stopping. "
-                     "Run `cepletter send` again to carry on.")
-        raise click.exceptions.Exit(ExitStatus.INTERRUPTED)
-    if summary.failed or summary.deferred:
-        _advise(env, job, summary)
+        raise click.exceptions.Exit(_STOP_STATUS.get(summary.stopped_by or signal.SIGINT, ExitStatus.INTERRUPTED))
+    if summary.failed or summary.deferred or summary.uncertain:
         raise click.exceptions.Exit(ExitStatus.ERROR)
+
+
+# A run stopped by a signal exits 128 + the signal's number, as the shell reports it.
+_STOP_STATUS: dict[int, ExitStatus] = {
+    signal.SIGINT: ExitStatus.INTERRUPTED, signal.SIGTERM: ExitStatus.TERMINATED, signal.SIGHUP: ExitStatus.HANGUP,
+}
+
+
+def _warn_ignored_journal(env: Env) -> None:
+    from cepletter.workspace import ignored_journal_rule
+
+    found = ignored_journal_rule(env.settings.root)
+    if found is not None:
+        path, line = found
+        env.warn(f"{path.name}, line {line}: git ignores the delivery journals (send-log.jsonl), so "
+                 "`git clean` or a fresh clone loses the record of who has an issue; delete that line "
+                 "and commit issues/*/send-log.jsonl")
+
+
+def _report_uncertain(env: Env, job: Job, summary: Summary) -> None:
+    """Name every message whose verdict never came: the subscriber may have it, maybe twice."""
+    if summary.uncertain_results:
+        env.info("The connection was lost after these messages had been sent, before the server's answer; "
+                 "the server may have taken them:")
+        for result in summary.uncertain_results:
+            if result.status == "sent":
+                what = "sent again and accepted: may have it twice"
+            elif result.status == "uncertain":
+                what = "still uncertain: may have it, not sent again"
+            else:
+                what = f"sent again: {result.status}: may have it from the first try"
+            env.info(f"  {result.email}: {what} ({result.reply})")
+
+
+def _report_kept(env: Env, job: Job) -> None:
+    """Before sending: those whose delivery in an earlier run is uncertain and who are not mailed again."""
+    kept = job.uncertain_kept
+    if kept:
+        why = "retry_uncertain = false" if not job.settings.delivery.retry_uncertain else "tried twice already"
+        env.info(f"{len(kept):,} address(es) with an uncertain delivery in an earlier run, "
+                 f"not mailed again ({why}): {', '.join(sorted(kept)[:10])}{' ...' if len(kept) > 10 else ''}")
 
 
 def _advise(env: Env, job: Job, summary: Summary) -> None:
@@ -234,20 +296,35 @@ def _run_with_progress(env: Env, job: Job) -> Summary:
     total = job.counts.to_send
     if not env.stderr_is_terminal():
         summary = run(job)
-        env.info(_final_line(summary, total, len(job.clean.suppressed)))
+        with _hung_up(summary):
+            env.info(_final_line(summary, total, len(job.clean.suppressed)))
         return summary
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=env.err(), transient=False) as bar:
-        task = bar.add_task("send", total=total)
+    done: list[Summary] = []
+    with _hung_up(done):
+        with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=env.err(), transient=False) as bar:
+            task = bar.add_task("send", total=total)
 
-        def advance(_result: Result) -> None:
-            bar.advance(task)
+            def advance(_result: Result) -> None:
+                bar.advance(task)
 
-        summary = run(job, advance)
-    env.info(_final_line(summary, total, len(job.clean.suppressed)))
-    return summary
+            done.append(run(job, advance))
+        env.info(_final_line(done[0], total, len(job.clean.suppressed)))
+    return done[0]
+
+
+@contextlib.contextmanager
+def _hung_up(summary: Summary | list[Summary]) -> Iterator[None]:
+    """After SIGHUP the terminal is gone and writing to it fails: the run is journaled, so the
+    report is dropped rather than turned into an error. ``summary`` may be a list filled later."""
+    try:
+        yield
+    except OSError:
+        found = (summary[0] if summary else None) if isinstance(summary, list) else summary
+        if found is None or found.stopped_by != signal.SIGHUP:
+            raise
 
 
 def _print_table(env: Env, job: Job, summary: Summary | None) -> None:
@@ -267,6 +344,8 @@ def _print_table(env: Env, job: Job, summary: Summary | None) -> None:
         added = len(job.clean.suppressed)
         table.add_row("failed", f"{summary.failed:,}", f"{added:,} added to {job.settings.delivery.suppressed}" if added else "")
         table.add_row("deferred", f"{summary.deferred:,}", "")
+        if summary.uncertain:
+            table.add_row("uncertain", f"{summary.uncertain:,}", "may have arrived: see below")
     table.add_row("skipped", f"{skipped:,}",
                   f"{c.already_sent:,} already sent, {c.suppressed:,} suppressed, "
                   f"{c.duplicates:,} duplicates, {c.invalid:,} invalid")

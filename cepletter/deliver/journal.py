@@ -1,8 +1,15 @@
 """The delivery journal: ``issues/<ID>/send-log.jsonl``, one JSON object per line.
 
-Result lines carry ``email``, ``status`` ("sent", "failed" or "deferred"),
-``time``, ``reply`` (the server's answer), ``message_id`` and ``attempts``.
-Other lines carry an ``event`` ("start", "stop") and no status; readers skip them.
+Result lines carry ``email``, ``status`` ("sent", "failed", "deferred" or
+"uncertain"), ``time``, ``reply`` (the server's answer), ``message_id`` and
+``attempts``. "uncertain" means the whole message went out and no verdict came
+back: the server may have it. Other lines carry an ``event`` ("start", "stop")
+and no status; readers skip them.
+
+The journal is the record of who got which issue: it belongs in git beside
+``issue.md``. While a run writes it, the run holds an exclusive ``flock`` on
+it, so a second run is refused even when the send lock (in the cache folder)
+was deleted under the first.
 
 Each line is handed to the operating system with one ``os.write`` on an
 ``O_APPEND`` descriptor before the sender counts the message (a killed process
@@ -14,7 +21,6 @@ when read, and the next line starts on a fresh line.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -25,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from cepletter.errors import DeliveryError
+from cepletter.fsutil import describe_os_error
 
 JOURNAL_NAME = "send-log.jsonl"
-LOCK_NAME = ".send.lock"
-SENT, FAILED, DEFERRED = "sent", "failed", "deferred"
-STATUSES = (SENT, FAILED, DEFERRED)
+SENT, FAILED, DEFERRED, UNCERTAIN = "sent", "failed", "deferred", "uncertain"
+STATUSES = (SENT, FAILED, DEFERRED, UNCERTAIN)
 FSYNC_INTERVAL = 0.5  # seconds; well inside the promised one second
 
 
@@ -65,32 +71,97 @@ def sent_keys(path: Path) -> set[str]:
     return {e["email"].strip().lower() for e in read_results(path) if e["status"] == SENT}
 
 
+def uncertain_counts(path: Path) -> dict[str, int]:
+    """Lower-cased address -> how many "uncertain" lines it has, for addresses never "sent"."""
+    counts: dict[str, int] = {}
+    sent: set[str] = set()
+    for entry in read_results(path):
+        key = entry["email"].strip().lower()
+        if entry["status"] == SENT:
+            sent.add(key)
+        elif entry["status"] == UNCERTAIN:
+            counts[key] = counts.get(key, 0) + 1
+    return {key: n for key, n in counts.items() if key not in sent}
+
+
+def is_busy(path: Path) -> bool:
+    """Whether another process is writing the journal at ``path`` right now."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return not _try_flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
+
+
+def _try_flock(fd: int, kind: int) -> bool:
+    """Take a non-blocking flock; False when another process holds a conflicting one."""
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        pass  # a file system without flock: the send lock still guards the run
+    return True
+
+
+def _running(issue_id: str, who: str = "") -> DeliveryError:
+    return DeliveryError(
+        f"another `cepletter send` of issue {issue_id} is running{who}",
+        "Wait for it to finish; a second run at the same time could mail people twice.",
+    )
+
+
 class SendLock:
-    """An exclusive, non-blocking lock on ``issues/<ID>/.send.lock`` for one send run."""
+    """An exclusive, non-blocking lock on ``<folder>/send-<ID>.lock`` for one send run.
+
+    The folder is the workspace's cache folder: the lock is not part of the
+    delivery record and stays out of git.
+    """
 
     def __init__(self, folder: Path, issue_id: str) -> None:
-        self.path = folder / LOCK_NAME
+        self.path = folder / f"send-{issue_id}.lock"
         self.issue_id = issue_id
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise DeliveryError(f"{self.path}: cannot create the send lock: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        for _ in range(10):
+            fd = self._open()
+            if not _try_flock(fd, fcntl.LOCK_EX):
+                other = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise _running(self.issue_id, f" (process {other})" if other.isdigit() else "")
+            # A lock file deleted between our open and our flock locks nothing: take the new one.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            who = f" (process {other})" if other.isdigit() else ""
-            raise DeliveryError(
-                f"another `cepletter send` of issue {self.issue_id} is running{who}",
-                "Wait for it to finish; a second run at the same time could mail people twice.",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        else:
+            raise DeliveryError(f"{self.path}: the send lock keeps disappearing",
+                                "Something is deleting the cache folder; stop it and run `cepletter send` again.")
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise self._error(exc) from None
         self._fd = fd
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> DeliveryError:
+        return DeliveryError(f"{self.path}: cannot write the send lock: {describe_os_error(exc)}; nothing was sent",
+                             "Free some space or fix the folder's permissions, then run `cepletter send` again.")
 
     def release(self) -> None:
         if self._fd is not None:
@@ -110,8 +181,9 @@ class SendLock:
 class Journal:
     """The append-only writer. Thread-safe: every line is one ``os.write``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, issue_id: str = "") -> None:
         self.path = path
+        self.issue_id = issue_id or path.parent.name
         self._fd: int | None = None
         self._dirty = False
         self._lock = threading.Lock()
@@ -124,6 +196,9 @@ class Journal:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise self._error(exc) from None
+        if not _try_flock(fd, fcntl.LOCK_EX):
+            os.close(fd)
+            raise _running(self.issue_id)
         self._fd = fd
         self._repair_tail()
         self._syncer = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
@@ -141,9 +216,8 @@ class Journal:
             self._write(b"\n")
 
     def _error(self, exc: OSError) -> DeliveryError:
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         return DeliveryError(
-            f"{self.path}: cannot write the delivery journal: {reason}; sending stopped",
+            f"{self.path}: cannot write the delivery journal: {describe_os_error(exc)}; sending stopped",
             "Fix the problem and run `cepletter send` again: it carries on where it stopped.",
         )
 

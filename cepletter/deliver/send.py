@@ -3,7 +3,11 @@
 1. ``prepare``: the message factory, the transport, the suppression list and
    who already has the issue (from the journal), and one counting pass over
    the subscriber list so the confirmation can say how many will be mailed.
-2. ``run``: stream the list again into the sender, journaling every result.
+   When ``review.jsonl`` notes that a send to the list started but the journal
+   is gone, nothing is sent without ``resend_all``.
+2. ``run``: note in ``review.jsonl`` that a send to the list started, then
+   stream the list again into the sender, journaling every result. SIGINT,
+   SIGTERM and SIGHUP end it gracefully (see ``sender``).
    Addresses the server refused as nonexistent (5.1.1 and kin) are then added
    to the suppression list, so no later run mails them; a run stopped before
    that (a kill, a power cut) has them added by the next ``prepare``, from
@@ -16,6 +20,7 @@ at 100,000 subscribers is not.
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +28,18 @@ from typing import Any
 
 from cepletter.config import Settings
 from cepletter.deliver import suppression
-from cepletter.deliver.journal import FAILED, JOURNAL_NAME, SENT, Journal, SendLock, read_lines, sent_keys
-from cepletter.deliver.sender import Options, Progress, Sender, Summary, dry_run
+from cepletter.deliver.journal import (
+    FAILED,
+    JOURNAL_NAME,
+    SENT,
+    Journal,
+    SendLock,
+    is_busy,
+    read_lines,
+    sent_keys,
+    uncertain_counts,
+)
+from cepletter.deliver.sender import Options, Progress, Sender, Summary, dry_run, stop_on_signals
 from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import CepletterError, DeliveryError, UsageError
 from cepletter.message.build import TEST_PREFIX, MessageFactory
@@ -80,6 +95,11 @@ class Job:
     signoff: SignOffInfo | None = None
     unreviewed: bool = False
     lock: SendLock | None = None
+    resend_all: bool = False
+    # Addresses whose last attempt may have arrived (lower case -> uncertain attempts): those
+    # mailed once more, and those not mailed again (retried already, or retry_uncertain = false).
+    uncertain_retried: dict[str, int] = field(default_factory=dict)
+    uncertain_kept: dict[str, int] = field(default_factory=dict)
     clean: Cleaning = field(default_factory=Cleaning)
 
     @property
@@ -158,6 +178,7 @@ def options_for(settings: Settings, rate: float | None, connections: int | None)
         rate=rate or d.rate,
         retries=d.retries,
         retry_max_seconds=d.retry_max_seconds,
+        retry_uncertain=d.retry_uncertain,
     )
 
 
@@ -191,8 +212,13 @@ def prepare(
     unreviewed: bool = False,
     rate: float | None = None,
     connections: int | None = None,
+    resend_all: bool = False,
 ) -> Job:
-    """Check everything and count the recipients; takes the send lock unless ``dry_run``."""
+    """Check everything and count the recipients; takes the send lock unless ``dry_run``.
+
+    ``resend_all`` mails every subscriber again, whatever the journal says (or
+    when the delivery record is missing).
+    """
     transport = make_transport(settings)
     if not dry_run:
         refuse_unwritten_intro(rendered)
@@ -209,11 +235,29 @@ def prepare(
                 "(`cepletter approve --by NAME`); to send anyway, add --unreviewed.",
             )
     lock = None
+    journal_path = folder / JOURNAL_NAME
     if not dry_run:
-        lock = SendLock(folder, rendered.issue_id)
+        lock = SendLock(settings.cache_dir, rendered.issue_id)
         lock.acquire()
     try:
-        already = sent_keys(folder / JOURNAL_NAME)
+        if not dry_run and is_busy(journal_path):
+            # The send lock of a running send was deleted (say by `git clean -fdX`); its journal is held.
+            raise DeliveryError(
+                f"another `cepletter send` of issue {rendered.issue_id} is running (it is writing {journal_path})",
+                "Wait for it to finish; a second run at the same time could mail people twice.",
+            )
+        already: set[str] = set()
+        retried: dict[str, int] = {}
+        kept: dict[str, int] = {}
+        if not resend_all:
+            check_delivery_record(settings, rendered.issue_id, journal_path)
+            already = sent_keys(journal_path)
+            for key, count in uncertain_counts(journal_path).items():
+                if count == 1 and options.retry_uncertain:
+                    retried[key] = count
+                else:
+                    kept[key] = count
+            already |= set(kept)
         clean = Cleaning()
         if not dry_run:
             _recover(settings, rendered.issue_id, folder / JOURNAL_NAME, clean)
@@ -223,6 +267,7 @@ def prepare(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
             options=options, suppressed=suppressed, already_sent=already, counts=ListCounts(),
             signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock, clean=clean,
+            resend_all=resend_all, uncertain_retried=retried, uncertain_kept=kept,
         )
         for _ in recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid):
             pass
@@ -233,10 +278,35 @@ def prepare(
     return job
 
 
+def check_delivery_record(settings: Settings, issue_id: str, journal_path: Path) -> None:
+    """Refuse to start over when the list was mailed before and the journal that says to whom is gone."""
+    from cepletter.review.signoff import REVIEW_FILE, send_started
+
+    if journal_path.exists():
+        return
+    started = send_started(settings, issue_id)
+    if started is None:
+        return
+    when = started.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+    raise DeliveryError(
+        f"issue {issue_id}: the delivery record is missing: {REVIEW_FILE} notes a send to the list "
+        f"on {when}, but {journal_path} is gone; nothing sent",
+        f"Restore {journal_path.name} (from git, a backup or the colleague who sent it) and run "
+        "`cepletter send` again: it then mails only those still waiting. To mail the whole list again "
+        "anyway, add --resend-all.",
+    )
+
+
 def run(job: Job, progress: Progress | None = None) -> Summary:
     """Send to every recipient still to mail, journaling each result. Releases the lock."""
+    from cepletter.review.signoff import record_send_start
+
     try:
-        with Journal(job.journal_path) as journal:
+        # Before the first message: should the journal ever be lost, this note in git says the
+        # list was mailed.
+        record_send_start(job.settings, job.rendered.issue_id, transport=job.transport.description,
+                          recipients=job.counts.to_send, subject=job.factory.subject)
+        with Journal(job.journal_path, job.rendered.issue_id) as journal:
             start: dict[str, Any] = {
                 "issue": job.rendered.issue_id,
                 "transport": job.transport.description,
@@ -247,17 +317,22 @@ def run(job: Job, progress: Progress | None = None) -> Summary:
                 start["unreviewed"] = True
             elif job.signoff is not None:
                 start["signoff"] = job.signoff.describe()
+            if job.resend_all:
+                start["resend_all"] = True
             journal.event("start", **start)
-            sender = Sender(job.transport, job.factory, job.options, journal=journal, progress=progress)
+            sender = Sender(job.transport, job.factory, job.options, journal=journal, progress=progress,
+                            uncertain_before=job.uncertain_retried)
             try:
-                summary = sender.run(job.recipients())
+                with stop_on_signals(sender):
+                    summary = sender.run(job.recipients())
             finally:
                 # Also when the run stopped on an error: what was refused is known and journaled.
                 _clean_after(job, sender.summary, journal)
-            journal.event(
-                "stop", sent=summary.sent, failed=summary.failed, deferred=summary.deferred,
-                interrupted=summary.interrupted,
-            )
+            stop: dict[str, Any] = {"sent": summary.sent, "failed": summary.failed, "deferred": summary.deferred,
+                                    "uncertain": summary.uncertain, "interrupted": summary.interrupted}
+            if summary.stopped_by is not None:
+                stop["signal"] = signal.Signals(summary.stopped_by).name
+            journal.event("stop", **stop)
         return summary
     finally:
         job.release()
@@ -305,7 +380,9 @@ def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recip
     options = options_for(settings, None, 1)
     options.retries = min(options.retries, 2)
     options.retry_max_seconds = min(options.retry_max_seconds, 30.0)
-    summary = Sender(transport, factory, options).run(addresses)
+    sender = Sender(transport, factory, options)
+    with stop_on_signals(sender):
+        summary = sender.run(addresses)
     if summary.sent:
         _record_test(settings, rendered, [r.email for r in addresses if r.email not in _failed(summary)])
     return summary

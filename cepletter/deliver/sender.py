@@ -5,26 +5,38 @@ next recipient straight from the list as it is read (one at a time, under a
 lock: memory stays flat however long the list is, and no thread hands work to
 another); each builds the message, waits for a token from the shared rate
 limiter, sends, and journals the result before counting it. The caller's
-thread only waits, so Ctrl-C reaches it.
+thread only waits.
 
 4xx replies and dropped connections are retried after an exponential backoff
 (a retry waits in a heap, so the worker goes on with other messages), bounded
 by ``retries`` further attempts and ``retry_max_seconds``; then the message is
-"deferred". 5xx replies are "failed" at once.
+"deferred". 5xx replies and protocol errors are "failed" at once. A message
+whose verdict never came back (the connection lost after the final dot) is
+journaled "uncertain" at once and sent once more at most (never, with
+``retry_uncertain`` off): each such attempt may be a copy.
+
+Stopping: the first stop request (``request_stop``, from a signal handler, or
+a KeyboardInterrupt) lets every message in flight finish and be journaled,
+and starts no new one; the second stops waiting for replies (one already
+received is still read), journaling a message whose verdict is missing as
+"uncertain". The run returns only when every worker is done, so the journal
+is never closed under a message in flight.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import random
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from cepletter.deliver.journal import DEFERRED, FAILED, SENT, Journal
-from cepletter.deliver.transports import ConnectFailed, Connection, Outcome, Transport
+from cepletter.deliver.journal import DEFERRED, FAILED, SENT, UNCERTAIN, Journal
+from cepletter.deliver.transports import ConnectFailed, Connection, Outcome, Transport, Verdict
 from cepletter.errors import CepletterError
 from cepletter.message.build import Built, MessageFactory
 from cepletter.message.recipient import Recipient
@@ -60,20 +72,32 @@ class Result:
     attempts: int
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @dataclass
 class Summary:
-    """What a run did. ``failures`` names every failed or deferred address."""
+    """What a run did.
+
+    ``failures`` names every failed or deferred address; ``uncertain_results``
+    every address that had an uncertain attempt in this run, with how it ended
+    ("sent" on its second try, or still "uncertain"). ``stopped_by`` is the
+    first stop signal, if any.
+    """
 
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    uncertain: int = 0  # ended uncertain
     failures: list[Result] = field(default_factory=list)
+    uncertain_results: list[Result] = field(default_factory=list)
     interrupted: bool = False
+    stopped_by: int | None = None
     elapsed: float = 0.0
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.deferred
+        return self.sent + self.failed + self.deferred + self.uncertain
 
 
 @dataclass
@@ -82,6 +106,7 @@ class _Job:
     attempts: int = 0
     first: float = 0.0  # when the first attempt went out
     built: Built | None = None  # made ahead, while the previous message was with the server
+    uncertain: int = 0  # uncertain attempts so far, earlier runs included
 
 
 @dataclass(order=True)
@@ -91,6 +116,7 @@ class _Retry:
     recipient: Recipient = field(compare=False)
     attempts: int = field(compare=False)
     first: float = field(compare=False)
+    uncertain: int = field(compare=False, default=0)
 
 
 @dataclass
@@ -101,9 +127,11 @@ class Options:
     retry_max_seconds: float = 600.0
     backoff_base: float = 2.0  # seconds before the first retry; doubles each time
     backoff_max: float = 300.0
+    retry_uncertain: bool = True  # one more attempt after an uncertain one
 
 
 Progress = Callable[[Result], None]
+REQUEST_POLL = 0.1  # seconds between looks at stop requests while the workers send
 
 
 class Sender:
@@ -117,14 +145,20 @@ class Sender:
         *,
         journal: Journal | None = None,
         progress: Progress | None = None,
+        uncertain_before: Mapping[str, int] | None = None,
     ) -> None:
         self.transport = transport
         self.factory = factory
         self.options = options
         self.journal = journal
         self.progress = progress
+        self.uncertain_before = uncertain_before or {}  # lower-cased address -> uncertain attempts
         self.summary = Summary()
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # no new message goes out
+        self.abandon = threading.Event()  # nobody waits for a reply any longer
+        self._requests: list[int] = []  # stop signals not yet acted on
+        self._idle = threading.Event()  # every worker has finished
+        self._running = 0
         self._limiter = RateLimiter(options.rate)
         self._source: Iterator[Recipient] = iter(())
         self._retries: list[_Retry] = []
@@ -138,31 +172,53 @@ class Sender:
     # ------------------------------------------------------------ public
 
     def run(self, recipients: Iterable[Recipient]) -> Summary:
-        """Send to every recipient; KeyboardInterrupt stops after in-flight messages."""
+        """Send to every recipient; a stop request or KeyboardInterrupt ends the run gracefully."""
         start = time.monotonic()
         first = self.transport.connect()  # fail fast on address, TLS or login problems
         self._source = iter(recipients)
+        count = max(1, min(self.options.connections, self.transport.max_connections))
         workers = [
             threading.Thread(target=self._work, args=(first if i == 0 else None,), name=f"send-{i}", daemon=True)
-            for i in range(max(1, min(self.options.connections, self.transport.max_connections)))
+            for i in range(count)
         ]
+        self._running = count
+        self._take_requests()  # stopped while connecting: the workers start, and stop at once
         for worker in workers:
             worker.start()
-        try:
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(0.2)
-        except KeyboardInterrupt:
-            self.summary.interrupted = True
-        finally:
-            # Whatever ended the run, in-flight messages finish and are journaled.
-            self._halt()
-            for worker in workers:
-                worker.join()
-            self.summary.elapsed = time.monotonic() - start
+        self._wait_for_workers()
+        self._take_requests()  # a signal that came as the last worker finished still counts
+        self.summary.elapsed = time.monotonic() - start
         if self._fatal is not None:
             raise self._fatal
         return self.summary
+
+    def request_stop(self, signum: int) -> None:
+        """Ask the run to stop; safe to call from a signal handler (it only notes the request)."""
+        self._requests.append(signum)
+
+    def _wait_for_workers(self) -> None:
+        # Not Thread.join(timeout): on CPython up to 3.11, a KeyboardInterrupt during it marks
+        # a thread that is still running as finished (python/cpython#90882), and the journal
+        # would be closed under a message in flight, which the next run then sends again.
+        while True:
+            try:
+                while not self._idle.wait(REQUEST_POLL):
+                    self._take_requests()
+                return
+            except KeyboardInterrupt:
+                self.request_stop(signal.SIGINT)
+
+    def _take_requests(self) -> None:
+        while self._requests:
+            signum = self._requests.pop(0)
+            if self.summary.stopped_by is None:
+                # The first: in-flight messages finish and are journaled, no new one starts.
+                self.summary.stopped_by = signum
+                self.summary.interrupted = True
+                self._halt()
+            else:
+                # The second: stop waiting for replies; a verdict already received is still journaled.
+                self.abandon.set()
 
     def _halt(self) -> None:
         self.stop.set()
@@ -179,12 +235,12 @@ class Sender:
                 now = time.monotonic()
                 if self._retries and self._retries[0].due <= now:
                     r = heapq.heappop(self._retries)
-                    return _Job(r.recipient, r.attempts, r.first)
+                    return _Job(r.recipient, r.attempts, r.first, uncertain=r.uncertain)
                 if not self._read_all:
                     recipient = next(self._source, None)
                     if recipient is not None:
                         self._pending += 1
-                        return _Job(recipient)
+                        return _Job(recipient, uncertain=self.uncertain_before.get(recipient.email.lower(), 0))
                     self._read_all = True
                 if self._pending == 0 or not wait:
                     return None
@@ -205,66 +261,89 @@ class Sender:
             self._fatal = self._fatal or CepletterError(f"sending stopped: {type(exc).__name__}: {exc}")
             self._halt()
         finally:
-            if connection is not None:
-                connection.close()
+            try:
+                if connection is not None:
+                    connection.close(quick=self.abandon.is_set())
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    if self._running == 0:
+                        self._idle.set()
 
     def _one(self, connection: Connection | None, job: _Job) -> tuple[Connection | None, _Job | None]:
         """Send one message; returns the connection to go on with and, when one was ready, the next job."""
         recipient = job.recipient
         built = job.built or self.factory.build(recipient)
         # Checked again after the wait: once the run is stopping (say the journal cannot be
-        # written), no new message goes out.
+        # written, or a signal came), no new message goes out.
         if not self._limiter.wait(self.stop) or self.stop.is_set():
             self._requeue_lost()
             return connection, None
-        attempts = job.attempts + 1
-        first = job.first or time.monotonic()
+        job.attempts += 1
+        job.first = job.first or time.monotonic()
         if connection is None:
             try:
                 connection = self.transport.connect()
             except ConnectFailed as exc:
-                self._outcome(recipient, Outcome(0, exc.message), attempts, first, built.message_id)
+                self._outcome(job, Outcome(0, exc.message, Verdict.TEMPORARY, True), built.message_id)
                 return None, None
+            if self.stop.is_set():  # the stop came while connecting
+                self._requeue_lost()
+                return connection, None
         if built.eight_bit and not connection.eight_bit:
             # A server without 8BITMIME gets the same message as quoted-printable.
             built = self.factory.build(recipient, eight_bit=False)
-        finish = connection.start(built.sender or self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit)
+        finish = connection.start(built.sender or self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit,
+                                  abandon=self.abandon)
         # While the server reads this message, the next one is made ready.
         upcoming = self._next(wait=False)
         if upcoming is not None:
             upcoming.built = self.factory.build(upcoming.recipient)
         outcome = finish()
-        self._outcome(recipient, outcome, attempts, first, built.message_id)
-        return (None if outcome.dropped else connection), upcoming
+        self._outcome(job, outcome, built.message_id)
+        return (None if outcome.closed else connection), upcoming
 
     def _requeue_lost(self) -> None:
-        # Stopped while waiting for a token: the message was never sent and is not journaled.
+        # Stopped before the message went out (or while it was not yet complete): the server
+        # has nothing, so nothing is journaled and the next run sends it.
         with self._changed:
             self._pending -= 1
             self._changed.notify_all()
 
-    def _outcome(self, recipient: Recipient, outcome: Outcome, attempts: int, first: float, message_id: str) -> None:
-        if outcome.ok:
-            self._final(recipient, SENT, outcome.reply, attempts, message_id)
-        elif outcome.permanent:
-            self._final(recipient, FAILED, outcome.reply, attempts, message_id)
+    def _outcome(self, job: _Job, outcome: Outcome, message_id: str) -> None:
+        recipient, attempts = job.recipient, job.attempts
+        if outcome.verdict is Verdict.ACCEPTED:
+            self._final(job, SENT, outcome.reply, message_id)
+        elif outcome.verdict is Verdict.PERMANENT:
+            self._final(job, FAILED, outcome.reply, message_id)
+        elif outcome.verdict is Verdict.ABANDONED:
+            self._requeue_lost()
         else:
+            uncertain = outcome.verdict is Verdict.UNCERTAIN
+            if uncertain:
+                job.uncertain += 1
+                if self.journal is not None:
+                    # Written at once: whatever happens next, the journal says this one may have arrived.
+                    self.journal.record(recipient.email, UNCERTAIN, outcome.reply, message_id=message_id,
+                                        attempts=attempts)
             opts = self.options
             delay = min(opts.backoff_base * 2 ** (attempts - 1), opts.backoff_max)
             delay *= random.uniform(0.8, 1.2)  # spread retries so connections do not move in step
-            elapsed = time.monotonic() - first
-            if attempts > opts.retries or elapsed + delay > opts.retry_max_seconds or self.stop.is_set():
-                self._final(recipient, DEFERRED, outcome.reply, attempts, message_id)
+            elapsed = time.monotonic() - job.first
+            if (attempts > opts.retries or elapsed + delay > opts.retry_max_seconds or self.stop.is_set()
+                    or (uncertain and not (opts.retry_uncertain and job.uncertain == 1))):
+                self._final(job, UNCERTAIN if uncertain else DEFERRED, outcome.reply, message_id,
+                            journaled=uncertain)
                 return
             with self._changed:
-                heapq.heappush(
-                    self._retries, _Retry(time.monotonic() + delay, next(self._seq), recipient, attempts, first)
-                )
+                heapq.heappush(self._retries, _Retry(time.monotonic() + delay, next(self._seq), recipient,
+                                                     attempts, job.first, job.uncertain))
                 self._changed.notify_all()
 
-    def _final(self, recipient: Recipient, status: str, reply: str, attempts: int, message_id: str) -> None:
+    def _final(self, job: _Job, status: str, reply: str, message_id: str, *, journaled: bool = False) -> None:
+        recipient, attempts = job.recipient, job.attempts
         # Journal first: a result that cannot be written stops the run before it is counted.
-        if self.journal is not None:
+        if self.journal is not None and not journaled:
             self.journal.record(recipient.email, status, reply, message_id=message_id, attempts=attempts)
         result = Result(recipient.email, status, reply, attempts)
         with self._changed:
@@ -274,14 +353,42 @@ class Sender:
             s = self.summary
             if status == SENT:
                 s.sent += 1
+            elif status == UNCERTAIN:
+                s.uncertain += 1
             else:
                 if status == FAILED:
                     s.failed += 1
                 else:
                     s.deferred += 1
                 s.failures.append(result)
+            if job.uncertain > self.uncertain_before.get(recipient.email.lower(), 0):
+                s.uncertain_results.append(result)
         if self.progress is not None:
             self.progress(result)
+
+
+@contextlib.contextmanager
+def stop_on_signals(sender: Sender) -> Iterator[None]:
+    """While sending, SIGINT, SIGTERM and SIGHUP ask ``sender`` to stop instead of ending the process.
+
+    Only the main thread can set signal handlers; elsewhere this does nothing
+    (Ctrl-C still reaches the run as a KeyboardInterrupt in the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        sender.request_stop(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        # A signal that came as the run ended still says how the run ended (its exit status).
+        sender._take_requests()
 
 
 def dry_run(factory: MessageFactory, recipients: Iterable[Recipient]) -> tuple[int, int]:

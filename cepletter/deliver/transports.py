@@ -9,14 +9,17 @@ problems with one message are outcomes the sender retries or reports.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import errno
 import mailbox
 import os
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -26,30 +29,59 @@ from cepletter.errors import DeliveryError
 PASSWORD_ENV = "CEPLETTER_SMTP_PASSWORD"
 KEYRING_SERVICE = "cepletter"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# RFC 5321 section 4.5.3.2.6: a client waits 10 minutes for the reply to the final dot, whatever
+# its command timeout; giving up sooner turns a slow server into a message sent twice.
+DATA_END_TIMEOUT = 600.0
+WAIT_SLICE = 0.2  # how often a wait for a reply looks whether the run has stopped waiting
+LAST_LOOK = 0.05  # once it has, how long it still reads for a reply already on its way
+QUIT_TIMEOUT = 5.0
+MAX_REPLY = 64 * 1024
 
 
-@dataclass(frozen=True)
+class Verdict(enum.Enum):
+    """What one attempt came to."""
+
+    ACCEPTED = "accepted"  # 250 to the final dot: the server took the message
+    TEMPORARY = "temporary"  # 4xx, or the connection lost before the message was complete: not taken
+    PERMANENT = "permanent"  # 5xx, or a reply RFC 5321 does not allow at that step: not taken
+    UNCERTAIN = "uncertain"  # the whole message went out, then no usable verdict came back
+    ABANDONED = "abandoned"  # the run stopped waiting before the message was complete: not taken
+
+
+@dataclasses.dataclass(frozen=True)
 class Outcome:
     """The server's answer to one message.
 
-    ``code`` is the SMTP reply code (250 for a Maildir write); 0 means the
-    connection dropped before an answer, which is retried like a 4xx.
+    ``code`` is the SMTP reply code (250 for a Maildir write), 0 when no reply
+    came. Only ``Verdict.ACCEPTED`` means the message was delivered.
+    ``closed`` says the connection cannot be used again.
     """
 
     code: int
     reply: str
+    verdict: Verdict = Verdict.TEMPORARY
+    closed: bool = False
+
+    @classmethod
+    def refusal(cls, code: int, reply: str, *, closed: bool = False) -> Outcome:
+        """A 4xx or 5xx reply."""
+        return cls(code, reply, Verdict.PERMANENT if code >= 500 else Verdict.TEMPORARY, closed or code == 421)
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.code < 300
+        return self.verdict is Verdict.ACCEPTED
 
     @property
     def permanent(self) -> bool:
-        return 500 <= self.code < 600
+        return self.verdict is Verdict.PERMANENT
+
+    @property
+    def uncertain(self) -> bool:
+        return self.verdict is Verdict.UNCERTAIN
 
     @property
     def dropped(self) -> bool:
-        return self.code == 0
+        return self.closed
 
 
 Finish = Callable[[], Outcome]
@@ -60,14 +92,20 @@ class Connection(Protocol):
 
     def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome: ...
 
-    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Finish:
+    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
+              abandon: threading.Event | None = None) -> Finish:
         """Hand the message over; the returned function waits for the answer.
 
         In between, the caller may do other work while the server reads the message.
+        Once ``abandon`` is set, waiting for a reply stops (a reply already
+        received is still read): the outcome is then ``ABANDONED`` before the
+        message was complete, ``UNCERTAIN`` after.
         """
         ...
 
-    def close(self) -> None: ...
+    def close(self, *, quick: bool = False) -> None:
+        """End the session; ``quick`` hangs up without waiting for the server."""
+        ...
 
 
 def _done(outcome: Outcome) -> Finish:
@@ -102,12 +140,13 @@ class MaildirConnection:
                 f"{self.path}: cannot write a message into the Maildir: {reason}; sending stopped",
                 "Fix the problem and run `cepletter send` again: it carries on where it stopped.",
             ) from None
-        return Outcome(250, f"delivered to Maildir as {key}")
+        return Outcome(250, f"delivered to Maildir as {key}", Verdict.ACCEPTED)
 
-    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Finish:
+    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
+              abandon: threading.Event | None = None) -> Finish:
         return _done(self.send(sender, recipient, data, eight_bit=eight_bit))
 
-    def close(self) -> None:
+    def close(self, *, quick: bool = False) -> None:
         pass
 
 
@@ -199,68 +238,189 @@ def dot_stuffed(data: bytes) -> bytes:
     return data + b".\r\n"
 
 
-class SmtpConnection:
-    """One SMTP session, reused for many messages."""
+class _Abandoned(Exception):
+    """The run stopped waiting for this reply."""
 
-    def __init__(self, client: smtplib.SMTP) -> None:
+
+class _Garbled(OSError):
+    """Bytes that are not an SMTP reply: the session cannot go on."""
+
+
+class _Replies:
+    """Reads SMTP replies straight from the socket, each within its own deadline.
+
+    A wait can be given up from another thread (``abandon``): the socket is
+    read in short slices, and once ``abandon`` is set, one last short read
+    takes whatever reply has already arrived.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = bytearray()
+        self._timeout: float | None = None
+
+    def settimeout(self, seconds: float) -> None:
+        if seconds != self._timeout:
+            self.sock.settimeout(seconds)
+            self._timeout = seconds
+
+    def reply(self, seconds: float, abandon: threading.Event | None) -> tuple[int, str]:
+        """The next whole reply (all lines of a multi-line one): its code and its text on one line."""
+        deadline = time.monotonic() + seconds
+        texts: list[str] = []
+        while True:
+            line = self._line(deadline, abandon)
+            if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b""):
+                raise _Garbled(f"not an SMTP reply: {line[:40]!r}")
+            texts.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                code = int(line[:3])
+                return code, _reply(code, " ".join(texts))
+
+    def _line(self, deadline: float, abandon: threading.Event | None) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end]).rstrip(b"\r")
+                del self._buffer[: end + 1]
+                return line
+            if len(self._buffer) > MAX_REPLY:
+                raise _Garbled(f"a reply line longer than {MAX_REPLY} bytes")
+            self._fill(deadline, abandon)
+
+    def _fill(self, deadline: float, abandon: threading.Event | None) -> None:
+        while True:
+            giving_up = abandon is not None and abandon.is_set()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timed out")
+            if giving_up:
+                remaining = min(remaining, LAST_LOOK)
+            elif abandon is not None:
+                remaining = min(remaining, WAIT_SLICE)
+            self.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                if giving_up:
+                    raise _Abandoned from None
+                continue
+            if not chunk:
+                raise ConnectionAbortedError("the server closed the connection")
+            self._buffer += chunk
+            return
+
+
+# What RFC 5321 (section 4.3.2) lets a server answer at each step, besides 4xx and 5xx refusals.
+# Anything else (251 to MAIL, 252 to RCPT, 250 or 220 to DATA...) is a protocol error.
+_ALLOWED = {"MAIL FROM": (250,), "RCPT TO": (250, 251), "DATA": (354,)}
+
+
+class SmtpConnection:
+    """One SMTP session, reused for many messages.
+
+    smtplib makes the connection (TLS, EHLO, AUTH); the transactions are written
+    and read here, on the socket, so that each wait has its own limit: every
+    command reply gets ``[smtp] timeout``, the reply to the final dot
+    ``DATA_END_TIMEOUT``, and a stopping run can give up any of them.
+    """
+
+    def __init__(self, client: smtplib.SMTP, timeout: float) -> None:
         self.client = client
+        self.timeout = timeout
         # RFC 6152: 8bit bodies only to a server that said so in its EHLO reply.
         self.eight_bit = client.has_extn("8bitmime")
+        assert client.sock is not None
+        self._replies = _Replies(client.sock)
+        self._open = True
 
     def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome:
         """Send ``data``; ``eight_bit`` says it holds 8bit body parts (sent as BODY=8BITMIME)."""
         return self.start(sender, recipient, data, eight_bit=eight_bit)()
 
-    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Finish:
+    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
+              abandon: threading.Event | None = None) -> Finish:
         """MAIL, RCPT, DATA and the message; the returned function reads the server's verdict.
 
         The addresses are checked ones (no quoting needed), so the commands are
         written directly rather than through smtplib's address parser.
         """
-        client = self.client
+        params = " BODY=8BITMIME" if eight_bit and self.eight_bit else ""
         try:
-            params = " BODY=8BITMIME" if eight_bit and self.eight_bit else ""
-            client.putcmd("mail", f"FROM:<{sender}>{params}")
-            code, msg = client.getreply()
-            if code != 250:
-                return self._refused(code, msg)
-            client.putcmd("rcpt", f"TO:<{recipient}>")
-            code, msg = client.getreply()
-            if code not in (250, 251):
-                return self._refused(code, msg)
-            client.putcmd("data")
-            code, msg = client.getreply()
-            if code != 354:
-                return self._refused(code, msg)
-            client.send(dot_stuffed(data))
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            return _done(self._lost(exc))
-        return self._verdict
+            for step, command in (("MAIL FROM", f"MAIL FROM:<{sender}>{params}"),
+                                  ("RCPT TO", f"RCPT TO:<{recipient}>"), ("DATA", "DATA")):
+                code, reply = self._command(command, abandon)
+                if code not in _ALLOWED[step]:
+                    return _done(self._refused(step, code, reply))
+            self._write(dot_stuffed(data))
+        except _Abandoned:
+            self.close(quick=True)
+            return _done(Outcome(0, "not sent: the run stopped waiting for the server", Verdict.ABANDONED, True))
+        except OSError as exc:
+            self.close(quick=True)
+            return _done(Outcome(0, f"connection lost: {_describe(exc)}", Verdict.TEMPORARY, True))
+        return lambda: self._verdict(abandon)
 
-    def _verdict(self) -> Outcome:
+    def _verdict(self, abandon: threading.Event | None) -> Outcome:
+        """The answer to the final dot. Only 250 means the server took the message."""
         try:
-            code, msg = self.client.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            return self._lost(exc)
-        if code != 250:
-            self._rset()
-        return Outcome(code, _reply(code, msg))
+            code, reply = self._replies.reply(DATA_END_TIMEOUT, abandon)
+        except _Abandoned:
+            self.close(quick=True)
+            return Outcome(0, "no answer after the whole message was sent: the run stopped waiting "
+                              "(the server may have taken it)", Verdict.UNCERTAIN, True)
+        except OSError as exc:
+            self.close(quick=True)
+            return Outcome(0, f"connection lost after the whole message was sent, before the server's "
+                              f"answer: {_describe(exc)} (the server may have taken it)", Verdict.UNCERTAIN, True)
+        if code == 250:
+            return Outcome(code, reply, Verdict.ACCEPTED)
+        if 400 <= code < 600:
+            return self._after_refusal(Outcome.refusal(code, reply))
+        self.close(quick=True)
+        return Outcome(code, f"protocol error: {reply} is not an answer RFC 5321 allows to the end of "
+                             "the message (250, or a 4xx or 5xx refusal); the server may have taken it",
+                       Verdict.UNCERTAIN, True)
 
-    def _refused(self, code: int, msg: bytes) -> Finish:
-        self._rset()
-        return _done(Outcome(code, _reply(code, msg)))
+    def _command(self, line: str, abandon: threading.Event | None) -> tuple[int, str]:
+        self._write(f"{line}\r\n".encode("ascii"))
+        return self._replies.reply(self.timeout, abandon)
 
-    def _lost(self, exc: BaseException) -> Outcome:
-        self.close()
-        return Outcome(0, f"connection lost: {exc}".strip())
+    def _write(self, data: bytes) -> None:
+        self._replies.settimeout(self.timeout)
+        self._replies.sock.sendall(data)
 
-    def _rset(self) -> None:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            self.client.rset()
+    def _refused(self, step: str, code: int, reply: str) -> Outcome:
+        if 400 <= code < 600:
+            return self._after_refusal(Outcome.refusal(code, reply))
+        # Which state the server is in now is anybody's guess: this session ends here.
+        allowed = " or ".join(str(c) for c in _ALLOWED[step])
+        self.close(quick=True)
+        return Outcome(code, f"protocol error: {reply} is not an answer RFC 5321 allows to {step} "
+                             f"({allowed}, or a 4xx or 5xx refusal); the message was not sent",
+                       Verdict.PERMANENT, True)
 
-    def close(self) -> None:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            self.client.quit()
+    def _after_refusal(self, outcome: Outcome) -> Outcome:
+        """Reset the session for the next message; a session that cannot be reset is closed."""
+        if not outcome.closed:
+            try:
+                code, _ = self._command("RSET", None)
+            except OSError:
+                code = 0
+            if code == 250:
+                return outcome
+            outcome = dataclasses.replace(outcome, closed=True)
+        self.close(quick=True)
+        return outcome
+
+    def close(self, *, quick: bool = False) -> None:
+        if not self._open:
+            return
+        self._open = False
+        if not quick:
+            with contextlib.suppress(OSError):
+                self._write(b"QUIT\r\n")
+                self._replies.reply(min(self.timeout, QUIT_TIMEOUT), None)
         with contextlib.suppress(OSError):
             self.client.close()
 
@@ -308,7 +468,7 @@ class SmtpTransport:
                 client.ehlo()
             if smtp.username and self._password is not None:
                 client.login(smtp.username, self._password)
-            return SmtpConnection(client)
+            return SmtpConnection(client, smtp.timeout)
         except smtplib.SMTPAuthenticationError as exc:
             self._discard(client)
             raise DeliveryError(

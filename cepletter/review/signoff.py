@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cepletter.errors import IssueError, UsageError
+from cepletter.fsutil import describe_os_error
 from cepletter.issue.folder import ISSUE_FILE, issue_path
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 REVIEW_FILE = "review.jsonl"
 KINDS = ("test", "approval")
+SEND_KIND = "send"  # not a sign-off: the note that a send to the list started
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,45 @@ def signoffs(settings: Settings, issue_id: str) -> list[SignOff]:
     return out
 
 
+def record_send_start(settings: Settings, issue_id: str, *, transport: str, recipients: int,
+                      subject: str = "") -> None:
+    """Note that a send of the issue to the list is starting.
+
+    The note lives beside the sign-offs, in git: if the delivery journal is
+    ever lost (``git clean``, a fresh clone without it), the next send knows
+    the list was already mailed instead of mailing it again.
+    """
+    _append(settings, issue_id, {
+        "kind": SEND_KIND,
+        "by": _local_user(),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "transport": transport,
+        "recipients": recipients,
+        "subject": subject,
+    })
+
+
+def send_started(settings: Settings, issue_id: str) -> datetime | None:
+    """When a send of the issue to the list first started, from its note in review.jsonl; None if never."""
+    path = review_path(settings, issue_id)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IssueError(f"{path}: cannot read: {exc.strerror}") from None
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict) or data.get("kind") != SEND_KIND:
+                continue
+            when = datetime.fromisoformat(data["time"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return None
+
+
 def find_signoff(settings: Settings, issue_id: str, digest: str) -> SignOff | None:
     """The latest test send or approval of exactly this content, if any."""
     matching = [s for s in signoffs(settings, issue_id) if s.digest == digest]
@@ -151,7 +192,7 @@ def _append(settings: Settings, issue_id: str, record: dict[str, Any]) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise IssueError(f"{path}: cannot write the review record: {exc.strerror}",
+        raise IssueError(f"{path}: cannot write the review record: {describe_os_error(exc)}",
                          "Check that the issue folder is writable.") from None
     try:
         size = os.fstat(fd).st_size
@@ -161,7 +202,7 @@ def _append(settings: Settings, issue_id: str, record: dict[str, Any]) -> None:
         os.write(fd, data)
         os.fsync(fd)
     except OSError as exc:
-        raise IssueError(f"{path}: cannot write the review record: {exc.strerror}",
+        raise IssueError(f"{path}: cannot write the review record: {describe_os_error(exc)}",
                          "Check free disk space and that the issue folder is writable.") from None
     finally:
         os.close(fd)
