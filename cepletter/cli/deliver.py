@@ -14,7 +14,7 @@ from cepletter.cli.env import Env, pass_env
 from cepletter.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from cepletter.deliver.send import Job
+    from cepletter.deliver.send import ListSend
     from cepletter.deliver.sender import Result, Summary
     from cepletter.message.personal import PersonalIssue
     from cepletter.message.subscribers import Invalid
@@ -36,7 +36,7 @@ def _report_invalid(env: Env, invalid: list[Invalid]) -> None:
         env.warn(f"{name}, line {row.line}: {shown} skipped: {row.reason}")
 
 
-def _report_list(env: Env, job: Job) -> None:
+def _report_list(env: Env, job: ListSend) -> None:
     """What reading the lists and an earlier run's journal found, before the confirmation."""
     name = env.settings.delivery.subscribers
     recoded = job.counts.recoded
@@ -118,7 +118,7 @@ def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...]) -> Non
         raise click.exceptions.Exit(ExitStatus.ERROR)
 
 
-def _confirm(env: Env, job: Job, yes: bool) -> None:
+def _confirm(env: Env, job: ListSend, yes: bool) -> None:
     from cepletter.errors import UsageError
 
     c = job.counts
@@ -212,7 +212,7 @@ def _warn_ignored_journal(env: Env) -> None:
                  "and commit issues/*/send-log.jsonl")
 
 
-def _report_uncertain(env: Env, job: Job, summary: Summary) -> None:
+def _report_uncertain(env: Env, job: ListSend, summary: Summary) -> None:
     """Name every message whose verdict never came: the subscriber may have it, maybe twice."""
     if summary.uncertain_results:
         env.info("The connection was lost after these messages had been sent, before the server's answer; "
@@ -227,7 +227,7 @@ def _report_uncertain(env: Env, job: Job, summary: Summary) -> None:
             env.info(f"  {result.email}: {what} ({result.reply})")
 
 
-def _report_kept(env: Env, job: Job) -> None:
+def _report_kept(env: Env, job: ListSend) -> None:
     """Before sending: those whose delivery in an earlier run is uncertain and who are not mailed again."""
     kept = job.uncertain_kept
     if kept:
@@ -236,7 +236,7 @@ def _report_kept(env: Env, job: Job) -> None:
                  f"not mailed again ({why}): {', '.join(sorted(kept)[:10])}{' ...' if len(kept) > 10 else ''}")
 
 
-def _advise(env: Env, job: Job, summary: Summary) -> None:
+def _advise(env: Env, job: ListSend, summary: Summary) -> None:
     """What the failed and deferred addresses mean, and what to do: a permanent refusal is not
     worth a second try, a temporary one is."""
     env.info("Not everyone got the issue.")
@@ -290,7 +290,7 @@ def _final_line(summary: Summary, total: int, suppressed: int) -> str:
     return f"Sent {summary.sent:,} of {total:,} {took}" + "".join(f"; {p}" for p in parts) + "."
 
 
-def _run_with_progress(env: Env, job: Job) -> Summary:
+def _run_with_progress(env: Env, job: ListSend) -> Summary:
     from cepletter.deliver.send import run
 
     total = job.counts.to_send
@@ -327,7 +327,7 @@ def _hung_up(summary: Summary | list[Summary]) -> Iterator[None]:
             raise
 
 
-def _print_table(env: Env, job: Job, summary: Summary | None) -> None:
+def _print_table(env: Env, job: ListSend, summary: Summary | None) -> None:
     from rich.box import HEAVY_HEAD
     from rich.table import Table
 

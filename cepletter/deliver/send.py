@@ -79,7 +79,7 @@ class Cleaning:
 
 
 @dataclass
-class Job:
+class ListSend:
     """Everything known before the first message goes out."""
 
     settings: Settings
@@ -213,7 +213,7 @@ def prepare(
     rate: float | None = None,
     connections: int | None = None,
     resend_all: bool = False,
-) -> Job:
+) -> ListSend:
     """Check everything and count the recipients; takes the send lock unless ``dry_run``.
 
     ``resend_all`` mails every subscriber again, whatever the journal says (or
@@ -263,7 +263,7 @@ def prepare(
             _recover(settings, rendered.issue_id, folder / JOURNAL_NAME, clean)
         suppressed = read_suppressed(settings.suppressed_path)
         factory = MessageFactory(settings, rendered, crlf=isinstance(transport, SmtpTransport))
-        job = Job(
+        job = ListSend(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
             options=options, suppressed=suppressed, already_sent=already, counts=ListCounts(),
             signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock, clean=clean,
@@ -297,7 +297,7 @@ def check_delivery_record(settings: Settings, issue_id: str, journal_path: Path)
     )
 
 
-def run(job: Job, progress: Progress | None = None) -> Summary:
+def run(job: ListSend, progress: Progress | None = None) -> Summary:
     """Send to every recipient still to mail, journaling each result. Releases the lock."""
     from cepletter.review.signoff import record_send_start
 
@@ -338,7 +338,7 @@ def run(job: Job, progress: Progress | None = None) -> Summary:
         job.release()
 
 
-def _clean_after(job: Job, summary: Summary, journal: Journal) -> None:
+def _clean_after(job: ListSend, summary: Summary, journal: Journal) -> None:
     refused = [(r.email, r.reply) for r in summary.failures
                if r.status == FAILED and suppression.address_gone(r.reply)]
     tried = job.counts.already_sent + summary.done
@@ -354,7 +354,7 @@ def _noted(journal: Journal, settings: Settings, emails: list[str]) -> None:
     journal.event("suppressed", emails=emails, file=settings.delivery.suppressed)
 
 
-def build_all(job: Job) -> tuple[int, int]:
+def build_all(job: ListSend) -> tuple[int, int]:
     """--dry-run: every message built, nothing sent. (messages, bytes)"""
     return dry_run(job.factory, job.recipients())
 

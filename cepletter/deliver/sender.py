@@ -101,7 +101,7 @@ class Summary:
 
 
 @dataclass
-class _Job:
+class _Pending:
     recipient: Recipient
     attempts: int = 0
     first: float = 0.0  # when the first attempt went out
@@ -227,7 +227,7 @@ class Sender:
 
     # ------------------------------------------------------------ workers
 
-    def _next(self, wait: bool = True) -> _Job | None:
+    def _next(self, wait: bool = True) -> _Pending | None:
         """A retry that is due, else the next recipient on the list; None when all are done
         (or, without ``wait``, when nothing is ready now)."""
         with self._changed:
@@ -235,12 +235,12 @@ class Sender:
                 now = time.monotonic()
                 if self._retries and self._retries[0].due <= now:
                     r = heapq.heappop(self._retries)
-                    return _Job(r.recipient, r.attempts, r.first, uncertain=r.uncertain)
+                    return _Pending(r.recipient, r.attempts, r.first, uncertain=r.uncertain)
                 if not self._read_all:
                     recipient = next(self._source, None)
                     if recipient is not None:
                         self._pending += 1
-                        return _Job(recipient, uncertain=self.uncertain_before.get(recipient.email.lower(), 0))
+                        return _Pending(recipient, uncertain=self.uncertain_before.get(recipient.email.lower(), 0))
                     self._read_all = True
                 if self._pending == 0 or not wait:
                     return None
@@ -270,7 +270,7 @@ class Sender:
                     if self._running == 0:
                         self._idle.set()
 
-    def _one(self, connection: Connection | None, job: _Job) -> tuple[Connection | None, _Job | None]:
+    def _one(self, connection: Connection | None, job: _Pending) -> tuple[Connection | None, _Pending | None]:
         """Send one message; returns the connection to go on with and, when one was ready, the next job."""
         recipient = job.recipient
         built = job.built or self.factory.build(recipient)
@@ -310,7 +310,7 @@ class Sender:
             self._pending -= 1
             self._changed.notify_all()
 
-    def _outcome(self, job: _Job, outcome: Outcome, message_id: str) -> None:
+    def _outcome(self, job: _Pending, outcome: Outcome, message_id: str) -> None:
         recipient, attempts = job.recipient, job.attempts
         if outcome.verdict is Verdict.ACCEPTED:
             self._final(job, SENT, outcome.reply, message_id)
@@ -340,7 +340,7 @@ class Sender:
                                                      attempts, job.first, job.uncertain))
                 self._changed.notify_all()
 
-    def _final(self, job: _Job, status: str, reply: str, message_id: str, *, journaled: bool = False) -> None:
+    def _final(self, job: _Pending, status: str, reply: str, message_id: str, *, journaled: bool = False) -> None:
         recipient, attempts = job.recipient, job.attempts
         # Journal first: a result that cannot be written stops the run before it is counted.
         if self.journal is not None and not journaled:
