@@ -23,6 +23,7 @@ from cepletter.review.signoff import (
     record_approval,
     record_test_send,
     review_path,
+    send_started,
     signoffs,
 )
 
@@ -239,7 +240,9 @@ def test_unreviewed_overrides_and_the_journal_says_so(tmp_path: Path, run: Invok
         assert sorted(server.received_by()) == ["ada@example.org", "bob@example.org"]
         start = journal_events(settings, "2025-12")[0]
         assert start.get("event") == "start" and start.get("unreviewed") is True
-        assert not review_path(settings, "2025-12").exists()
+        # No sign-off was made up: review.jsonl holds only the note that the list was mailed.
+        assert signoffs(settings, "2025-12") == []
+        assert send_started(settings, "2025-12") is not None
 
 
 def test_approval_in_one_process_is_valid_in_another(settings: Settings) -> None:

@@ -114,6 +114,8 @@ def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...]) -> Non
         env.info(f"Test of issue {rendered.issue_id} sent to {', '.join(sent)} ({where}).")
     for failure in summary.failures:
         env.warn(f"{failure.email}: {failure.status}: {failure.reply}")
+    if summary.interrupted:
+        raise click.exceptions.Exit(_STOP_STATUS.get(summary.stopped_by or signal.SIGINT, ExitStatus.INTERRUPTED))
     if summary.failures:
         raise click.exceptions.Exit(ExitStatus.ERROR)
 

@@ -301,11 +301,13 @@ def run(job: ListSend, progress: Progress | None = None) -> Summary:
     """Send to every recipient still to mail, journaling each result. Releases the lock."""
     from cepletter.review.signoff import record_send_start
 
-    try:
-        # Before the first message: should the journal ever be lost, this note in git says the
-        # list was mailed.
+    def note_the_send() -> None:
+        # Once connected, before the first message: should the journal ever be lost, this note
+        # in git says the list was mailed.
         record_send_start(job.settings, job.rendered.issue_id, transport=job.transport.description,
                           recipients=job.counts.to_send, subject=job.factory.subject)
+
+    try:
         with Journal(job.journal_path, job.rendered.issue_id) as journal:
             start: dict[str, Any] = {
                 "issue": job.rendered.issue_id,
@@ -321,7 +323,7 @@ def run(job: ListSend, progress: Progress | None = None) -> Summary:
                 start["resend_all"] = True
             journal.event("start", **start)
             sender = Sender(job.transport, job.factory, job.options, journal=journal, progress=progress,
-                            uncertain_before=job.uncertain_retried)
+                            uncertain_before=job.uncertain_retried, before_first=note_the_send)
             try:
                 with stop_on_signals(sender):
                     summary = sender.run(job.recipients())

@@ -146,6 +146,7 @@ class Sender:
         journal: Journal | None = None,
         progress: Progress | None = None,
         uncertain_before: Mapping[str, int] | None = None,
+        before_first: Callable[[], None] | None = None,
     ) -> None:
         self.transport = transport
         self.factory = factory
@@ -153,6 +154,7 @@ class Sender:
         self.journal = journal
         self.progress = progress
         self.uncertain_before = uncertain_before or {}  # lower-cased address -> uncertain attempts
+        self.before_first = before_first  # called once connected, before the first message goes out
         self.summary = Summary()
         self.stop = threading.Event()  # no new message goes out
         self.abandon = threading.Event()  # nobody waits for a reply any longer
@@ -175,6 +177,12 @@ class Sender:
         """Send to every recipient; a stop request or KeyboardInterrupt ends the run gracefully."""
         start = time.monotonic()
         first = self.transport.connect()  # fail fast on address, TLS or login problems
+        if self.before_first is not None:
+            try:
+                self.before_first()
+            except BaseException:
+                first.close(quick=True)
+                raise
         self._source = iter(recipients)
         count = max(1, min(self.options.connections, self.transport.max_connections))
         workers = [
@@ -386,7 +394,7 @@ def stop_on_signals(sender: Sender) -> Iterator[None]:
         yield
     finally:
         for signum, old in previous.items():
-            signal.signal(signum, old)
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
         # A signal that came as the run ended still says how the run ended (its exit status).
         sender._take_requests()
 
