@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -177,10 +178,18 @@ def detect_encoding(path: Path) -> str:
         return "cp1252" if other and not utf8 else "utf-8"
 
 
+# Where a UTF-8 sequence beyond ASCII could start: a lead byte and a continuation byte. A
+# line that is not UTF-8 and has none is read as Windows-1252 in one go; one that has some
+# keeps those that are whole UTF-8.
+_UTF8_START = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+
+
 def decode_line(raw: bytes) -> tuple[str, bool]:
     """One line of an ASCII-compatible list: (text, whether some byte was read as Windows-1252)."""
     if raw.isascii():
         return raw.decode("ascii"), False
+    if _UTF8_START.search(raw) is None:
+        return raw.decode("cp1252", "replace"), True
     try:
         return raw.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -188,15 +197,6 @@ def decode_line(raw: bytes) -> tuple[str, bool]:
 
 
 _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
-
-
-def _byte_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """Physical lines, each with its end: "\\r\\n", "\\n" or a lone "\\r" (old Mac exports)."""
-    for raw in fh:
-        if b"\r" in raw[:-2]:
-            yield from (part for part in _LONE_CR.split(raw) if part)
-        else:
-            yield raw
 
 
 def _inside_quotes(line: str, inside: bool, delimiter: str) -> bool:
@@ -249,18 +249,26 @@ class _Lines:
 
     def _ascii(self, fh: IO[bytes]) -> Iterator[str]:
         """UTF-8, Windows-1252 or both, decided line by line."""
-        for raw in _byte_lines(fh):
-            self.number += 1
-            if raw.isascii():
-                yield raw.decode("ascii")
+        for raw in fh:
+            if b"\r" in raw[:-2]:
+                # Lone CR line ends (old Mac exports): one line per part.
+                for part in _LONE_CR.split(raw):
+                    if part:
+                        yield self._decode(part)
                 continue
-            text, recoded = decode_line(raw)
-            if recoded:
-                if len(self.recoded) < 1000:
-                    self.recoded.append(self.number)
-            else:
-                self.utf8 = True
-            yield text
+            self.number += 1
+            yield raw.decode("ascii") if raw.isascii() else self._decode(raw, counted=True)
+
+    def _decode(self, raw: bytes, counted: bool = False) -> str:
+        if not counted:
+            self.number += 1
+        text, recoded = decode_line(raw)
+        if recoded:
+            if len(self.recoded) < 1000:
+                self.recoded.append(self.number)
+        elif not raw.isascii():
+            self.utf8 = True
+        return text
 
     def _wide(self, fh: IO[bytes]) -> Iterator[str]:
         """UTF-16 or UTF-32: one undecodable unit refuses the file, naming its line."""
@@ -300,10 +308,8 @@ class _Lines:
         return line
 
     def __iter__(self) -> Iterator[str]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        yield from self._lines
+        first, self._first = self._first, None
+        return self._lines if first is None else itertools.chain((first,), self._lines)
 
 
 # ---------------------------------------------------------------- addresses
