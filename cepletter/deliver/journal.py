@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cepletter import jsonlines
 from cepletter.errors import DeliveryError
 from cepletter.fsutil import describe_os_error
 
@@ -45,18 +45,7 @@ def now_iso() -> str:
 
 def read_lines(path: Path) -> Iterator[dict[str, Any]]:
     """Every well-formed JSON object in the journal; cut or garbled lines are skipped."""
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        for raw in fh:
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                yield entry
+    return jsonlines.read(path)
 
 
 def read_results(path: Path) -> Iterator[dict[str, Any]]:
@@ -192,8 +181,7 @@ class Journal:
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = jsonlines.open_log(self.path)
         except OSError as exc:
             raise self._error(exc) from None
         if not _try_flock(fd, fcntl.LOCK_EX):
@@ -206,13 +194,8 @@ class Journal:
 
     def _repair_tail(self) -> None:
         """If the last line was cut by a kill, end it so the next line stands alone."""
-        size = self.path.stat().st_size
-        if size == 0:
-            return
-        with self.path.open("rb") as fh:
-            fh.seek(size - 1)
-            last = fh.read(1)
-        if last != b"\n":
+        assert self._fd is not None
+        if jsonlines.ends_mid_line(self._fd):
             self._write(b"\n")
 
     def _error(self, exc: OSError) -> DeliveryError:
@@ -226,16 +209,13 @@ class Journal:
         if fd is None:
             raise DeliveryError(f"{self.path}: the journal is not open")
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            jsonlines.write_all(fd, data)
         except OSError as exc:
             raise self._error(exc) from None
         self._dirty = True
 
     def event(self, name: str, **fields: Any) -> None:
-        self._write((json.dumps({"event": name, "time": now_iso(), **fields}, ensure_ascii=False) + "\n").encode())
+        self._write(jsonlines.line({"event": name, "time": now_iso(), **fields}))
 
     def record(self, email: str, status: str, reply: str, *, message_id: str = "", attempts: int = 1) -> None:
         """Append one result line. Raises DeliveryError when the line cannot be written."""
@@ -247,7 +227,7 @@ class Journal:
             "message_id": message_id,
             "attempts": attempts,
         }
-        self._write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        self._write(jsonlines.line(entry))
 
     def sync(self) -> None:
         with self._lock:

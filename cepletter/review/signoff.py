@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cepletter import jsonlines
 from cepletter.errors import IssueError, UsageError
 from cepletter.fsutil import describe_os_error
 from cepletter.issue.folder import ISSUE_FILE, issue_path
@@ -89,17 +89,14 @@ def record_approval(settings: Settings, issue_id: str, digest: str, by: str, *, 
 def signoffs(settings: Settings, issue_id: str) -> list[SignOff]:
     """Every readable record of the issue, oldest first."""
     path = review_path(settings, issue_id)
+    out: list[SignOff] = []
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
+        for record in jsonlines.read(path):
+            signoff = _parse(record)
+            if signoff is not None:
+                out.append(signoff)
     except OSError as exc:
         raise IssueError(f"{path}: cannot read: {exc.strerror}") from None
-    out: list[SignOff] = []
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        signoff = _parse(line)
-        if signoff is not None:
-            out.append(signoff)
     return out
 
 
@@ -125,20 +122,16 @@ def send_started(settings: Settings, issue_id: str) -> datetime | None:
     """When a send of the issue to the list first started, from its note in review.jsonl; None if never."""
     path = review_path(settings, issue_id)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
+        for data in jsonlines.read(path):
+            if data.get("kind") != SEND_KIND:
+                continue
+            try:
+                when = datetime.fromisoformat(data["time"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     except OSError as exc:
         raise IssueError(f"{path}: cannot read: {exc.strerror}") from None
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict) or data.get("kind") != SEND_KIND:
-                continue
-            when = datetime.fromisoformat(data["time"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return None
 
 
@@ -163,10 +156,9 @@ def _record(kind: str, digest: str, who: str, recipients: list[str], subject: st
     }
 
 
-def _parse(line: str) -> SignOff | None:
-    """A record, or None for a blank, cut or foreign line (never an error: the file is a log)."""
+def _parse(data: dict[str, Any]) -> SignOff | None:
+    """A sign-off, or None for a record of another kind (never an error: the file is a log)."""
     try:
-        data = json.loads(line)
         kind, digest, who = data["kind"], data["digest"], data["by"]
         when = datetime.fromisoformat(data["time"])
         recipients = data.get("recipients") or []
@@ -188,30 +180,23 @@ def _append(settings: Settings, issue_id: str, record: dict[str, Any]) -> None:
     path = review_path(settings, issue_id)
     if not (path.parent / ISSUE_FILE).is_file():
         raise IssueError(f"{path.parent / ISSUE_FILE}: not found", "Check the issue ID, or make it with `cepletter draft`.")
-    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    data = jsonlines.line(record)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = jsonlines.open_log(path)
     except OSError as exc:
         raise IssueError(f"{path}: cannot write the review record: {describe_os_error(exc)}",
                          "Check that the issue folder is writable.") from None
     try:
-        size = os.fstat(fd).st_size
-        if size and _last_byte(path, size) != b"\n":
+        if jsonlines.ends_mid_line(fd):
             # The previous writer was cut off mid-line: keep that fragment on its own line.
             data = b"\n" + data
-        os.write(fd, data)
+        jsonlines.write_all(fd, data)
         os.fsync(fd)
     except OSError as exc:
         raise IssueError(f"{path}: cannot write the review record: {describe_os_error(exc)}",
                          "Check free disk space and that the issue folder is writable.") from None
     finally:
         os.close(fd)
-
-
-def _last_byte(path: Path, size: int) -> bytes:
-    with path.open("rb") as fh:
-        fh.seek(size - 1)
-        return fh.read(1)
 
 
 def _local_user() -> str:
