@@ -11,7 +11,9 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cepletter.errors import CepletterError
 
@@ -76,13 +78,21 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
 
 
 def _write_then_replace(path: Path, data: bytes, fsync: bool) -> None:
+    with _replacing(path, fsync) as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, fsync: bool) -> Iterator[BinaryIO]:
+    """A temporary file beside ``path`` that takes its place only when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; the result gets the mode any new file would.
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -90,6 +100,24 @@ def _write_then_replace(path: Path, data: bytes, fsync: bool) -> None:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to stream into that replaces ``path`` whole when the block ends without an error.
+
+    For output too large to hold in memory (an mbox of every message); the same
+    guarantees as `atomic_write_bytes`, DiskFullError included.
+    """
+    try:
+        with _replacing(path, fsync=True) as fh:
+            yield fh
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFullError(path) from None
         raise
 
 

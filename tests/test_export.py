@@ -5,10 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import os
+import stat
 import zipfile
 from email.header import decode_header, make_header
 from pathlib import Path
 
+import pytest
 from conftest import Invoke
 from deliverykit import make_workspace
 
@@ -213,3 +216,20 @@ def test_mbox_and_eml_bodies_are_8bit_and_decode_to_the_rendered_issue(tmp_path:
     parsed = email.message_from_bytes((tmp_path / "n.eml").read_bytes(), policy=email.policy.default)
     assert [p["Content-Transfer-Encoding"] for p in parsed.iter_parts()] == ["8bit", "8bit"]
     assert (parsed.get_body(("html",)).get_content(), parsed.get_body(("plain",)).get_content()) == rendered.web()
+
+
+@pytest.mark.parametrize("fmt", ["mbox", "zip", "html"])
+def test_exports_get_the_mode_of_any_new_file(tmp_path: Path, run: Invoke, fmt: str) -> None:
+    """Written through the one atomic writer: not the temporary file's 0600, and an existing file keeps its mode."""
+    ws = make_workspace(tmp_path / "ws")
+    old = os.umask(0o022)
+    try:
+        assert run("-C", str(ws), "export", "--format", fmt).exit_code == 0
+        target = ws / BUILD / f"2025-12.{fmt}"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+        target.chmod(0o640)
+        assert run("-C", str(ws), "export", "--format", fmt).exit_code == 0
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+    assert [p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")] == []

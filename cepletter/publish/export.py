@@ -7,12 +7,9 @@ the text and any images the HTML takes from local files.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
@@ -20,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from cepletter.config import Settings
 from cepletter.errors import DeliveryError
-from cepletter.fsutil import atomic_write_bytes
+from cepletter.fsutil import atomic_file, atomic_write_bytes
 from cepletter.message.build import MessageFactory
 from cepletter.message.personal import PersonalIssue
 from cepletter.message.subscribers import Invalid, ListCounts, read_suppressed, recipients
@@ -51,25 +48,6 @@ def web_bytes(settings: Settings, rendered: PersonalIssue, fmt: str) -> bytes:
     return (html if fmt == "html" else text).encode("utf-8")
 
 
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[int]:
-    """A temporary file beside ``path`` that replaces it only when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        yield fd
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> ExportResult:
     """Every subscriber's message (not the suppressed or invalid) in one mbox file, streamed."""
     factory = MessageFactory(settings, rendered)
@@ -78,7 +56,7 @@ def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> Expor
     counts = ListCounts()
     stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime()).encode("ascii")
     envelope = b"From " + factory.sender.encode("ascii", "replace") + b" " + stamp + b"\n"
-    with _atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fh:
+    with atomic_file(path) as fh:
         for recipient in recipients(settings.path(settings.delivery.subscribers), suppressed, set(), counts, result.invalid):
             data = factory.build(recipient).data
             # No line of a message starts with "From " (the encoder writes =46rom), so
@@ -165,7 +143,7 @@ def write_zip(settings: Settings, rendered: PersonalIssue, folder: Path, path: P
     html, text = rendered.web()
     result = ExportResult(path)
     folders = [folder / IMAGES_FOLDER, settings.root / IMAGES_FOLDER]
-    with _atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fh:
+    with atomic_file(path) as fh:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("newsletter.html", html.encode("utf-8"))
             archive.writestr("newsletter.txt", text.encode("utf-8"))
