@@ -49,6 +49,7 @@ class Document:
     issue: Issue
     sections: list[DeskSection]
     single: bool = False  # "no sections": one list, saved as one section with an empty heading
+    _text: str | None = field(default=None, repr=False, compare=False)  # the file's text, once checked
 
     @classmethod
     def of(cls, issue: Issue, before: Document | None = None) -> Document:
@@ -76,7 +77,7 @@ class Document:
         return issue
 
     def text(self) -> str:
-        return dumps(self.to_issue())
+        return self._text if self._text is not None else dumps(self.to_issue())
 
     @property
     def items(self) -> list[IssueItem]:
@@ -91,6 +92,7 @@ class Document:
     def edited(self, edits: Iterable[Mapping[str, Any]], candidates: Mapping[str, IssueItem]) -> Document:
         """A copy with ``edits`` made, checked by the issue file's loader; IssueError names the problem."""
         doc = copy.deepcopy(self)
+        doc._text = None
         follows = doc.preheader_follows
         for edit in edits:
             if edit.get("op") == "set" and edit.get("field") == "preheader":
@@ -101,7 +103,9 @@ class Document:
         if follows:
             doc.issue.preheader = following_preheader(doc.items)
         where = f"issues/{doc.issue.id}/issue.md"
-        loads(doc.text(), doc.issue.id, where)  # raises IssueError for anything the file may not hold
+        text = doc.text()
+        loads(text, doc.issue.id, where)  # raises IssueError for anything the file may not hold
+        doc._text = text
         return doc
 
     def _apply(self, edit: Mapping[str, Any], candidates: Mapping[str, IssueItem]) -> None:

@@ -5,7 +5,7 @@
 
 (function () {
   const CSRF = document.querySelector('meta[name="csrf-token"]').content;
-  const TEXT_DELAY = 250; // ms between saves while someone types
+  const TEXT_DELAY = 150; // ms between saves while someone types
   let state = null;
   const pending = new Map(); // key -> edit, in the order made (a field's newer value replaces its older)
   let pendingBase = null; // the document version the pending edits were made on
