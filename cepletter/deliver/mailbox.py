@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cepletter.config import BounceSettings, Settings
+from cepletter.deliver import credentials
 from cepletter.errors import MailboxError, UsageError
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -77,37 +78,13 @@ class Source(Protocol):
 
 def imap_password(bounces: BounceSettings) -> str:
     """The password for ``[bounces] username``: the environment first, then the keyring."""
-    password = os.environ.get(PASSWORD_ENV)
-    if password:
-        return password
-    account = f"{bounces.username}@{bounces.host}"
-    try:
-        import keyring
-
-        password = keyring.get_password(KEYRING_SERVICE, account)
-    except Exception:  # any keyring backend failure means "no password from there"
-        password = None
-    if not password:
-        raise MailboxError(
-            f"no IMAP password for {bounces.username} on {bounces.host}",
-            f"Set {PASSWORD_ENV}, or store it in the system keyring: keyring set {KEYRING_SERVICE} {account}",
-        )
-    return password
+    return credentials.password(PASSWORD_ENV, KEYRING_SERVICE, bounces.username or "", bounces.host or "", "IMAP",
+                                MailboxError)
 
 
 def tls_context(bounces: BounceSettings, settings: Settings) -> ssl.SSLContext:
     """Verify against the system store plus the optional private CA file."""
-    context = ssl.create_default_context()
-    if bounces.ca_file:
-        ca = settings.path(bounces.ca_file)
-        try:
-            context.load_verify_locations(cafile=str(ca))
-        except (OSError, ssl.SSLError) as exc:
-            raise MailboxError(
-                f"cepletter.toml: [bounces] ca_file: cannot load {ca}: {exc}",
-                "Point ca_file at a PEM file with the certificate authority.",
-            ) from None
-    return context
+    return credentials.tls_context(bounces.ca_file, settings, "bounces", MailboxError)
 
 
 def _quote(name: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cepletter.config import Settings, SmtpSettings
+from cepletter.deliver import credentials
 from cepletter.errors import DeliveryError
 
 PASSWORD_ENV = "CEPLETTER_SMTP_PASSWORD"
@@ -183,38 +184,13 @@ class MaildirTransport:
 
 def smtp_password(smtp: SmtpSettings) -> str:
     """The password for ``smtp.username``: the environment first, then the keyring."""
-    password = os.environ.get(PASSWORD_ENV)
-    if password:
-        return password
-    account = f"{smtp.username}@{smtp.host}"
-    try:
-        import keyring
-
-        password = keyring.get_password(KEYRING_SERVICE, account)
-    except Exception:  # any keyring backend failure means "no password from there"
-        password = None
-    if not password:
-        raise DeliveryError(
-            f"no SMTP password for {smtp.username} on {smtp.host}",
-            f"Set {PASSWORD_ENV}, or store it in the system keyring: "
-            f"keyring set {KEYRING_SERVICE} {account}",
-        )
-    return password
+    return credentials.password(PASSWORD_ENV, KEYRING_SERVICE, smtp.username or "", smtp.host or "", "SMTP",
+                                DeliveryError)
 
 
 def tls_context(smtp: SmtpSettings, settings: Settings) -> ssl.SSLContext:
     """Verify against the system store plus the optional private CA file."""
-    context = ssl.create_default_context()
-    if smtp.ca_file:
-        ca = settings.path(smtp.ca_file)
-        try:
-            context.load_verify_locations(cafile=str(ca))
-        except (OSError, ssl.SSLError) as exc:
-            raise DeliveryError(
-                f"cepletter.toml: [smtp] ca_file: cannot load {ca}: {exc}",
-                "Point ca_file at a PEM file with the certificate authority.",
-            ) from None
-    return context
+    return credentials.tls_context(smtp.ca_file, settings, "smtp", DeliveryError)
 
 
 def _reply(code: int, message: bytes | str) -> str:
