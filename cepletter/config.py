@@ -320,6 +320,7 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
     nl["from_"] = nl.pop("from")
     newsletter = NewsletterSettings(**nl, utm=utm)
     _check_timezone(c, newsletter.timezone)
+    _check_language(c, newsletter.language)
     _check_urls(c, newsletter)
 
     raw_sources = data.get("sources", [])
@@ -402,6 +403,16 @@ def _check_timezone(c: _Checker, name: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise c.fail("newsletter", "timezone", f"unknown time zone {name!r}",
                      'Use a name such as "Europe/Brussels".') from None
+
+
+def _check_language(c: _Checker, tag: str) -> None:
+    # The shape only: whether CLDR knows the language is asked when rendering (see cepletter.i18n),
+    # which keeps Babel out of commands that render nothing.
+    from cepletter.i18n import is_tag
+
+    if not is_tag(tag):
+        raise c.fail("newsletter", "language", f"{tag!r} is not a language code",
+                     'Use a code such as "en", "fr", "nl" or "pt-BR".')
 
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

@@ -64,11 +64,12 @@ def test_event_dates_from_the_calendar_to_the_email(tmp_path: Path, run: Invoke)
     assert preview.exit_code == 0, preview.stderr
     text = preview.stdout
     assert "11–13 December 2026 · Lisbon" in text
-    assert "Friday 18 December 2026, 22:00 – 19 December 2026, 02:00 · Utrecht" in text
+    # CLDR's English (Europe): a comma after the day's name.
+    assert "Friday, 18 December 2026, 22:00 – 19 December 2026, 02:00 · Utrecht" in text
     corners = [line for line in text.splitlines() if "Reading corner" in line or "15:00–16:00" in line]
     assert [line for line in corners if "15:00–16:00" in line] == [
-        "Wednesday 2 December 2026, 15:00–16:00",
-        "Wednesday 16 December 2026, 15:00–16:00",
-        "Wednesday 23 December 2026, 15:00–16:00",
+        "Wednesday, 2 December 2026, 15:00–16:00",
+        "Wednesday, 16 December 2026, 15:00–16:00",
+        "Wednesday, 23 December 2026, 15:00–16:00",
     ]
-    assert "Wednesday 9 December" not in text  # the EXDATE
+    assert "Wednesday, 9 December" not in text  # the EXDATE

@@ -15,7 +15,7 @@ import cepletter
 from cepletter.render import inlinecache, inliner, linewrap, rendercache
 
 PACKAGE = Path(cepletter.__file__).resolve().parent
-SHARED = {"__init__", "errors", "config", "fsutil", "workspace", "dates", "frontmatter", "jsonlines"}
+SHARED = {"__init__", "errors", "config", "fsutil", "workspace", "dates", "frontmatter", "jsonlines", "i18n"}
 STAGES = ["sources", "issue", "render", "message", "review", "deliver", "publish", "desk", "cli"]
 CLI_ONLY = {"click", "rich"}
 

@@ -301,7 +301,7 @@ def test_text_version_is_written_for_reading(settings: Settings) -> None:
     for item in issue.items:
         assert f"Read more: {item.link}" in text
     assert "SECTION 1" in text and "UPCOMING EVENTS" in text
-    assert "Tuesday 10 March 2026, 09:30–17:00 · Lisbon, Portugal" in text
+    assert "Tuesday, 10 March 2026, 09:30–17:00 · Lisbon, Portugal" in text
     assert "3–4 February 2026 · Online" in text
     assert "full report <https://www.cep-probation.org/report/>" in " ".join(text.split())
     assert "<p>" not in text and "&amp;" not in text

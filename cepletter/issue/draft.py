@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from cepletter import dates
+from cepletter import dates, i18n
 from cepletter.config import Settings, SourceSettings
 from cepletter.errors import ConfigError, IssueError, UsageError
 from cepletter.issue.folder import earlier_issue_ids, new_issue_path
@@ -186,11 +186,32 @@ def parse_pick(spec: str, count: int) -> list[int]:
 
 # ---------------------------------------------------------------- the issue
 
-def month_name(issue_id: str, day: date) -> str:
+def month_name(issue_id: str, day: date, language: str = "en") -> str:
+    """The month an issue is for, in words: its ID's (2026-02), else its date's."""
     match = _MONTH_ID.match(issue_id)
     if match and 1 <= int(match.group(2)) <= 12:
-        return dates.month_year(int(match.group(1)), int(match.group(2)))
-    return dates.month_year(day.year, day.month)
+        return dates.month_year(int(match.group(1)), int(match.group(2)), language)
+    return dates.month_year(day.year, day.month, language)
+
+
+def default_heading(language: str = "en") -> str:
+    """The heading of items without a category ("News"), in ``language``."""
+    return i18n.catalogue(language).gettext("News")  # DEFAULT_HEADING
+
+
+def default_texts(month: str, name: str, language: str = "en") -> tuple[str, str]:
+    """(title, intro) that `draft` writes, in ``language``: "Newsletter December 2026" and a placeholder intro."""
+    tr = i18n.catalogue(language)
+    # Translators: the title `draft` gives an issue; %(month)s is a month as the language writes it ("December 2026").
+    title = tr.gettext("Newsletter %(month)s") % {"month": month}
+    intro = (
+        tr.gettext("Welcome to the %(month)s issue of the %(name)s.") % {"month": month, "name": name}
+        + "\n\n_"
+        + tr.gettext("Replace these lines with a short introduction: what stands out in this issue, "
+                     "and what is coming up. This text is Markdown.")
+        + "_\n"
+    )
+    return title, intro
 
 
 def preheader(items: Sequence[Item | IssueItem], limit: int = 110) -> str:
@@ -202,6 +223,18 @@ def preheader(items: Sequence[Item | IssueItem], limit: int = 110) -> str:
 
 # What `check` and `send` recognise as an intro nobody wrote yet.
 PLACEHOLDER_INTRO = "Replace these lines with a short introduction"
+
+
+def placeholder_intros() -> list[str]:
+    """The start of the placeholder intro as `draft` writes it in every shipped language, English first."""
+    found = [PLACEHOLDER_INTRO]
+    for language in i18n.SHIPPED:
+        _title, intro = default_texts("", "", language)
+        sentence = intro.split("\n\n_", 1)[-1]
+        start = sentence.split(":", 1)[0].replace("\u00a0", " ").strip()
+        if start and start not in found:
+            found.append(start)
+    return found
 
 
 def snapshot(item: Item, settings: Settings | None) -> IssueItem:
@@ -225,20 +258,17 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
     if not picked:
         raise UsageError("no items picked", "Pick at least one item.")
     snapshots = [snapshot(item, settings) for item in picked]
-    month = month_name(issue_id, issue_date)
+    language = settings.newsletter.language if settings is not None else i18n.SOURCE
+    month = month_name(issue_id, issue_date, language)
     name = settings.newsletter.name if settings is not None else "Newsletter"
     sections: dict[str, Section] = {}
     for item, snap in zip(picked, snapshots, strict=True):
-        heading = item.category or DEFAULT_HEADING
+        heading = item.category or default_heading(language)
         sections.setdefault(heading, Section(heading=heading)).items.append(snap)
-    intro = (
-        f"Welcome to the {month} issue of the {name}.\n\n"
-        f"_{PLACEHOLDER_INTRO}: what stands out in this issue, "
-        "and what is coming up. This text is Markdown._\n"
-    )
+    default_title, intro = default_texts(month, name, language)
     return Issue(
         id=issue_id,
-        title=title or f"Newsletter {month}",
+        title=title or default_title,
         subject=title or f"{name} – {month}",
         date=issue_date,
         preheader="",  # made from the items when rendered, so it follows them

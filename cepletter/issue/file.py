@@ -66,6 +66,9 @@ class Issue:
     events: list[Event] = field(default_factory=list)
     intro: str = ""  # Markdown
     path: Path | None = None
+    # The language of an edition made from a translation (issue.<lang>.md beside issue.md);
+    # None for issue.md itself, which is in [newsletter] language.
+    language: str | None = None
 
     @property
     def items(self) -> list[IssueItem]:
@@ -346,6 +349,16 @@ def _yaml_error(exc: yaml.YAMLError, front: str, where: str) -> IssueError:
 
 def loads(text: str, issue_id: str, where: str) -> Issue:
     """Parse an issue file's text; ``where`` names it in error messages."""
+    front, body, located = read_front(text, where)
+    return _issue_from(front, body, issue_id, located)
+
+
+def read_front(text: str, where: str) -> tuple[dict[str, Any], str, _Where]:
+    """(the front matter, the Markdown after it, line lookup for messages) of an issue file's text.
+
+    Shared by issue.md and its translations (issue.<lang>.md), so both read
+    YAML with the same limits and plain-word errors.
+    """
     parts = split_front_matter(text)
     if parts is None:
         if re.match(r"\A\ufeff?---[ \t]*\r?\n", text):
@@ -380,7 +393,7 @@ def loads(text: str, issue_id: str, where: str) -> Issue:
                          "Remove the !!tag, or fix the value it is on.") from None
     if not isinstance(front, dict):
         raise IssueError(f"{where}: the front matter must be key: value lines", "See `cepletter draft` for an example.")
-    return _issue_from(front, body.lstrip("\n"), issue_id, _Where(where, root))
+    return front, body.lstrip("\n"), _Where(where, root)
 
 
 def _fail(where: _Where, key: str, problem: str, hint: str = "Fix it in the issue file.", *,

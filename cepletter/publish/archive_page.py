@@ -12,7 +12,7 @@ from datetime import date
 from html import escape
 from typing import TYPE_CHECKING, Protocol
 
-from cepletter import dates
+from cepletter import dates, i18n
 
 if TYPE_CHECKING:
     from cepletter.config import Settings
@@ -76,36 +76,46 @@ class IndexEntry(Protocol):
     def item_titles(self) -> tuple[str, ...]: ...
     @property
     def page(self) -> str: ...
+    @property
+    def editions(self) -> tuple[tuple[str, str], ...]: ...
 
 
 def index_page(settings: Settings, issues: Sequence[IndexEntry]) -> str:
     """The archive's index.html (links relative to the archive folder)."""
     nl = settings.newsletter
+    language = i18n.normalise(nl.language)
+    tr = i18n.catalogue(language)
     name = escape(nl.name)
-    rows = [_row(entry) for entry in issues]
+    rows = [_row(entry, language) for entry in issues]
     listing = (
         f'<ol class="issues" reversed>\n{"".join(rows)}</ol>'
-        if rows else '<p class="empty">No issues yet.</p>'
+        if rows else '<p class="empty">' + escape(tr.gettext("No issues yet.")) + "</p>"
     )
-    count = f"{len(issues)} issue{'' if len(issues) == 1 else 's'}, newest first."
+    count = escape(tr.ngettext("%(num)d issue, newest first.", "%(num)d issues, newest first.", len(issues))
+                   % {"num": len(issues)})
     footer = escape(nl.postal_address) if nl.postal_address else name
+    direction = ' dir="rtl"' if i18n.is_rtl(language) else ""
+    title = escape(tr.gettext("%(name)s: all issues") % {"name": nl.name})
+    skip = escape(tr.gettext("Skip to the issues"))
+    kicker = escape(tr.gettext("Archive"))
+    follow = escape(tr.gettext("Follow new issues (Atom feed)"))
     return f"""<!DOCTYPE html>
-<html lang="{escape(nl.language)}">
+<html lang="{escape(language)}"{direction}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>{name}: all issues</title>
+<title>{title}</title>
 <link rel="alternate" type="application/atom+xml" title="{name}" href="feed.xml">
 <style>{STYLE}</style>
 </head>
 <body>
-<a class="skip" href="#issues">Skip to the issues</a>
+<a class="skip" href="#issues">{skip}</a>
 <header class="masthead">
 <div class="wrap">
-<p class="kicker">Archive</p>
+<p class="kicker">{kicker}</p>
 <h1>{name}</h1>
-<p class="lead">{count} <a href="feed.xml">Follow new issues (Atom feed)</a></p>
+<p class="lead">{count} <a href="feed.xml">{follow}</a></p>
 </div>
 </header>
 <div class="accent"></div>
@@ -120,14 +130,25 @@ def index_page(settings: Settings, issues: Sequence[IndexEntry]) -> str:
 """
 
 
-def _row(entry: IndexEntry) -> str:
+def _row(entry: IndexEntry, language: str = i18n.SOURCE) -> str:
+    tr = i18n.catalogue(language)
     articles = len(entry.item_titles)
     preheader = f'<p class="preheader">{escape(entry.preheader)}</p>\n' if entry.preheader else ""
+    others = [(lang, page) for lang, page in entry.editions if lang != language]
+    also = ""
+    if others:
+        links = ", ".join(f'<a href="{escape(page)}" hreflang="{lang}" lang="{lang}">'
+                          f"{escape(i18n.display_name(lang))}</a>" for lang, page in others)
+        label = escape(tr.gettext("Also in:"))
+        also = f'<p class="count">{label} {links}</p>\n'
+    count = tr.ngettext("%(num)d article", "%(num)d articles", articles) % {"num": articles}
     return (
         '<li class="issue">\n<article>\n'
-        f'<p class="meta"><time datetime="{entry.date.isoformat()}">{dates.long_date(entry.date)}</time></p>\n'
+        f'<p class="meta"><time datetime="{entry.date.isoformat()}">{dates.long_date(entry.date, language)}'
+        "</time></p>\n"
         f'<h2><a href="{escape(entry.page)}">{escape(entry.title)}</a></h2>\n'
         f"{preheader}"
-        f'<p class="count">{articles} article{"" if articles == 1 else "s"}</p>\n'
+        f'<p class="count">{escape(count)}</p>\n'
+        f"{also}"
         "</article>\n</li>\n"
     )

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cepletter import i18n
 from cepletter.config import Settings
 from cepletter.issue.file import Issue
 from cepletter.issue.preheader import of_issue as issue_preheader
@@ -51,6 +52,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
 
     nl = settings.newsletter
     tz = ZoneInfo(nl.timezone)
+    language = edition_language(settings, issue)
     utm: dict[str, str] = {}
     if nl.utm is not None:
         utm = {
@@ -73,7 +75,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
                 link=item.link,
                 url=track(item.link),
                 date=item.date,
-                date_text=markup.long_date(item.date, tz),
+                date_text=markup.long_date(item.date, tz, language),
                 date_iso=markup.iso_date(item.date, tz),
                 category=item.category or "",
                 image=item.image or "",
@@ -85,10 +87,10 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
     events = []
     # A calendar reads in date order, whatever order the issue file lists them in.
     for event in sorted(issue.events, key=lambda e: _sort_key(e.start)):
-        day, month = markup.event_day(event, tz)
+        day, month = markup.event_day(event, tz, language)
         events.append(SimpleNamespace(
             title=event.title,
-            when=markup.event_when(event, tz),
+            when=markup.event_when(event, tz, language),
             day=day,
             month=month,
             location=event.location or "",
@@ -96,7 +98,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
             url=track(event.link) if event.link else "",
         ))
     web_url = nl.web_url or ""
-    view_url = f"{web_url.rstrip('/')}/{issue.id}/" if web_url and not web_page else ""
+    view_url = f"{web_url.rstrip('/')}/{edition_page(issue.id, language, nl.language)}" if web_url and not web_page else ""
     # The address as configured: one line, or the lines written with \n in cepletter.toml.
     address = [line.strip() for line in nl.postal_address.splitlines() if line.strip()]
     return {
@@ -105,7 +107,7 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
             web_url=web_url,
             postal_address=nl.postal_address,
             postal_lines=address,
-            language=nl.language,
+            language=language,  # the edition's: the lang of the page
             unsubscribe_mailto=nl.unsubscribe_mailto or "",
             reply_to=nl.reply_to or "",
             subscribe_url=nl.subscribe_url or "",
@@ -114,9 +116,9 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
             id=issue.id,
             title=issue.title,
             subject=issue.subject,
-            preheader=issue_preheader(issue),  # set in the file, or made from the items
+            preheader=issue_preheader(issue, language),  # set in the file, or made from the items
             date=issue.date,
-            date_text=markup.long_date(issue.date, tz),
+            date_text=markup.long_date(issue.date, tz, language),
             date_iso=issue.date.isoformat(),
             year=issue.date.year,
             intro_greets=bool(_GREETING.match(issue.intro)),
@@ -131,7 +133,38 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
         "wrap": lambda text, width=None: markup.wrap(str(text), width),
         "has_unsubscribe": has_unsubscribe and not web_page,
         "web_page": web_page,
+        "edition": SimpleNamespace(
+            language=language,
+            direction=i18n.direction(language),
+            rtl=i18n.is_rtl(language),
+        ),
     }
+
+
+def edition_language(settings: Settings, issue: Issue) -> str:
+    """The language ``issue`` is written in: its edition's, else ``[newsletter] language``.
+
+    A ConfigError when CLDR does not know ``[newsletter] language``.
+    """
+    if issue.language:
+        return i18n.normalise(issue.language)
+    if not i18n.known(settings.newsletter.language):
+        from cepletter.config import setting_line
+        from cepletter.errors import ConfigError
+
+        line = setting_line(settings, "newsletter", "language")
+        where = settings.config_path.name + (f", line {line}" if line else "")
+        raise ConfigError(f"{where}: [newsletter] language: {settings.newsletter.language!r} is not a language "
+                          "cepletter knows (no such language in CLDR)",
+                          'Use a code such as "en", "fr", "nl" or "pt-BR".')
+    return i18n.normalise(settings.newsletter.language)
+
+
+def edition_page(issue_id: str, language: str, main_language: str) -> str:
+    """Where an edition's web page is, relative to the archive: ``2025-12/``, ``2025-12/fr/``."""
+    if i18n.normalise(language) == i18n.normalise(main_language):
+        return f"{issue_id}/"
+    return f"{issue_id}/{i18n.normalise(language)}/"
 
 
 # An intro that opens with its own greeting ("Dear colleagues,") is not greeted twice.

@@ -130,12 +130,12 @@ def _local(value: date | datetime, tz: ZoneInfo) -> date | datetime:
     return value
 
 
-def long_date(value: date | datetime | None, tz: ZoneInfo) -> str:
-    """18 December 2025."""
+def long_date(value: date | datetime | None, tz: ZoneInfo, language: str = "en") -> str:
+    """18 December 2025, in ``language``."""
     if value is None:
         return ""
     value = _local(value, tz)
-    return dates.long_date(value)
+    return dates.long_date(value, language)
 
 
 def iso_date(value: date | datetime | None, tz: ZoneInfo) -> str:
@@ -146,10 +146,10 @@ def iso_date(value: date | datetime | None, tz: ZoneInfo) -> str:
     return day.isoformat()
 
 
-def event_when(event: Event, tz: ZoneInfo) -> str:
-    """When an event takes place, in the newsletter's time zone.
+def event_when(event: Event, tz: ZoneInfo, language: str = "en") -> str:
+    """When an event takes place, in the newsletter's time zone and ``language``.
 
-    "Tuesday 20 January 2026, 10:00–12:00", "20–22 January 2026", or
+    "Tuesday, 20 January 2026, 10:00–12:00", "20–22 January 2026", or
     "30 March – 2 April 2026" for all-day events and multi-day ranges.
     """
     start = _local(event.start, tz)
@@ -163,30 +163,25 @@ def event_when(event: Event, tz: ZoneInfo) -> str:
             last = end.date() if isinstance(end, datetime) else end
             if last <= first:
                 last = None
-        return _day_range(first, last)
+        return dates.weekday_date(first, language) if last is None else dates.day_range(first, last, language)
     assert isinstance(start, datetime)
-    text = f"{dates.weekday_date(start)}, {start:%H:%M}"
+    day = dates.weekday_date(start.date(), language)
     if isinstance(end, datetime):
         if end.date() == start.date():
-            return f"{text}–{end:%H:%M}"
-        return f"{text} – {long_date(end, tz)}, {end:%H:%M}"
-    return text
+            return dates.date_and_time(day, dates.time_range(start, end, language), language)
+        return dates.between(
+            dates.date_and_time(day, dates.short_time(start, language), language),
+            dates.date_and_time(dates.long_date(end.date(), language), dates.short_time(end, language), language),
+            language,
+        )
+    return dates.date_and_time(day, dates.short_time(start, language), language)
 
 
-def _day_range(first: date, last: date | None) -> str:
-    if last is None:
-        return dates.weekday_date(first)
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}–{dates.long_date(last)}"
-    if first.year == last.year:
-        return f"{first.day} {dates.MONTHS[first.month - 1]} – {dates.long_date(last)}"
-    return f"{dates.long_date(first)} – {dates.long_date(last)}"
-
-
-def event_day(event: Event, tz: ZoneInfo) -> tuple[str, str]:
+def event_day(event: Event, tz: ZoneInfo, language: str = "en") -> tuple[str, str]:
     """(day number, short month) for the date badge of an event."""
     start = _local(event.start, tz)
-    return str(start.day), dates.short_month(start.month)
+    day = start.date() if isinstance(start, datetime) else start
+    return dates.day_number(day, language), dates.short_month(day.month, language)
 
 
 # ---------------------------------------------------------------- links

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cepletter import __version__
+from cepletter import __version__, i18n
 from cepletter.fsutil import atomic_write_text, prune_oldest
 from cepletter.render.inlinecache import installed
 from cepletter.render.rendered import Escaper, SlotTemplate
@@ -27,20 +27,23 @@ if TYPE_CHECKING:
 
 FOLDER = "rendered"
 _KEEP = 16
-_FORMAT = 1
-_LIBRARIES = ("jinja2", "markupsafe", "markdown_it", "mdurl", "premailer", "cssutils", "lxml", "nh3", "yaml")
+_FORMAT = 2
+_LIBRARIES = ("jinja2", "markupsafe", "markdown_it", "mdurl", "premailer", "cssutils", "lxml", "nh3", "yaml", "babel")
 _NAMED: dict[str, Escaper] = {"text": escape_text, "raw": raw_escape, "none": identity}
 
 
 class Stored:
     """What a stored render holds: enough to rebuild the RenderedIssue."""
 
-    def __init__(self, issue_id: str, subject: str, preheader: str, html: SlotTemplate, text: SlotTemplate) -> None:
+    def __init__(self, issue_id: str, subject: str, preheader: str, html: SlotTemplate, text: SlotTemplate,
+                 language: str = "", untranslated: tuple[str, ...] = ()) -> None:
         self.issue_id = issue_id
         self.subject = subject
         self.preheader = preheader
         self.html = html
         self.text = text
+        self.language = language
+        self.untranslated = untranslated
 
 
 def key(settings: Settings, issue: object, template_dirs: list[Path]) -> str:
@@ -66,6 +69,9 @@ def key(settings: Settings, issue: object, template_dirs: list[Path]) -> str:
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 add(str(path).encode("utf-8", "surrogateescape"))
                 add(path.read_bytes())
+    for path in i18n.catalogue_files():  # the fixed texts in every language
+        add(str(path).encode("utf-8", "surrogateescape"))
+        add(path.read_bytes())
     for name in _LIBRARIES:
         add(installed(name))
     return digest.hexdigest()
@@ -88,6 +94,7 @@ def load(cache_dir: Path, render_key: str) -> Stored | None:
         return Stored(
             str(data["issue_id"]), str(data["subject"]), str(data["preheader"]),
             _template(data["html"]), _template(data["text"]),
+            str(data["language"]), tuple(str(text) for text in data["untranslated"]),
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
@@ -99,6 +106,7 @@ def store(cache_dir: Path, render_key: str, stored: Stored) -> None:
         data = {
             "key": render_key, "issue_id": stored.issue_id, "subject": stored.subject,
             "preheader": stored.preheader, "html": _plain(stored.html), "text": _plain(stored.text),
+            "language": stored.language, "untranslated": list(stored.untranslated),
         }
     except LookupError:
         return  # an escaper this cache does not know: render every time

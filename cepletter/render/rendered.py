@@ -49,6 +49,8 @@ class RenderedIssue:
     preheader: str
     html: SlotTemplate
     text: SlotTemplate
+    language: str = ""  # the edition's language tag ("" when not known)
+    untranslated: tuple[str, ...] = ()  # fixed texts the language's catalogue lacked: left in English
 
     @property
     def keys(self) -> frozenset[str]:

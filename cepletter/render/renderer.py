@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cepletter
 from cepletter.errors import TemplateError
 from cepletter.issue.preheader import of_issue
-from cepletter.render.context import build_context, personal_unsubscribe, static_unsubscribe_url
+from cepletter.render.context import build_context, edition_language, personal_unsubscribe, static_unsubscribe_url
 from cepletter.render.linewrap import layout_html
 from cepletter.render.rendered import RenderedIssue
 from cepletter.render.slots import (
@@ -75,6 +75,7 @@ def _environment(dirs: tuple[str, ...], listing: tuple[str, ...], cache_dir: str
 
     env = Environment(
         loader=FileSystemLoader(list(dirs), encoding="utf-8"),
+        extensions=["jinja2.ext.i18n"],
         bytecode_cache=_bytecode_cache(Path(cache_dir)) if cache_dir else None,
         autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
                                      default_for_string=True, default=False),
@@ -85,7 +86,44 @@ def _environment(dirs: tuple[str, ...], listing: tuple[str, ...], cache_dir: str
         auto_reload=True,
     )
     env.filters["fallback"] = fallback
+    _install_gettext(env)
     return env
+
+
+# The fixed texts of the templates ({{ _("Read more") }}) come from the catalogue
+# of the language being rendered, which the render puts in the context: one
+# environment (and one set of compiled templates) serves every language.
+CATALOGUE_KEY = "_catalogue"
+
+
+def _install_gettext(env: Environment) -> None:
+    from jinja2 import pass_context
+    from jinja2.runtime import Context
+
+    from cepletter import i18n
+
+    def catalogue(context: Context) -> i18n.Catalogue:
+        found = context.get(CATALOGUE_KEY)
+        return found if isinstance(found, i18n.Catalogue) else i18n.catalogue(i18n.SOURCE)
+
+    @pass_context
+    def gettext(context: Context, message: str) -> str:
+        return catalogue(context).gettext(message)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+        return catalogue(context).ngettext(singular, plural, n)
+
+    @pass_context
+    def pgettext(context: Context, ctx: str, message: str) -> str:
+        return catalogue(context).pgettext(ctx, message)
+
+    @pass_context
+    def npgettext(context: Context, ctx: str, singular: str, plural: str, n: int) -> str:
+        return catalogue(context).npgettext(ctx, singular, plural, n)
+
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext)
 
 
 def environment(settings: Settings) -> Environment:
@@ -220,21 +258,26 @@ def render_issue(
         stored = rendercache.load(settings.cache_dir, render_key) if reuse else None
         if stored is not None:
             timings.cached = timings.reused = True
-            return RenderedIssue(stored.issue_id, stored.subject, stored.preheader, stored.html, stored.text)
+            return RenderedIssue(stored.issue_id, stored.subject, stored.preheader, stored.html, stored.text,
+                                 stored.language, stored.untranslated)
     rendered = _render(settings, issue, timings, cache)
     if cache:
         rendercache.store(settings.cache_dir, render_key, rendercache.Stored(
-            rendered.issue_id, rendered.subject, rendered.preheader, rendered.html, rendered.text))
+            rendered.issue_id, rendered.subject, rendered.preheader, rendered.html, rendered.text,
+            rendered.language, rendered.untranslated))
     return rendered
 
 
 def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> RenderedIssue:
+    from cepletter import i18n
     from cepletter.render import inliner
     from cepletter.render.inlinecache import inline_cached
 
     env = environment(settings)
     registry = SlotRegistry()
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)))
+    language = edition_language(settings, issue)
+    catalogue = context[CATALOGUE_KEY] = i18n.catalogue(language)
     context["recipient"] = TokenRecipient(registry)
     context["unsubscribe_url"] = (
         registry.slot(UNSUBSCRIBE_KEY, known_nonempty=True)
@@ -275,7 +318,8 @@ def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> 
     check_no_stray_tokens(text_template, registry, TEXT_TEMPLATE)
     timings.split = time.perf_counter() - started
 
-    return RenderedIssue(issue.id, issue.subject, of_issue(issue), html_template, text_template)
+    return RenderedIssue(issue.id, issue.subject, of_issue(issue, language), html_template, text_template,
+                         language, tuple(catalogue.missing))
 
 
 def render_full(settings: Settings, issue: Issue, values: Mapping[str, str], *,
@@ -286,10 +330,12 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str], *,
     uses this; tests compare `RenderedIssue.fill` against it. With ``web_page``, the
     page of the web archive (see `build_context`).
     """
+    from cepletter import i18n
     from cepletter.render.inliner import inline_css
 
     env = environment(settings)
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)), web_page=web_page)
+    context[CATALOGUE_KEY] = i18n.catalogue(edition_language(settings, issue))
     unsubscribe = values.get(UNSUBSCRIBE_KEY, "")
     # The HTML is laid out in lines with each value marked, as the fast path marks
     # it with a token, so that lines fall where they fall for every recipient.

@@ -176,12 +176,14 @@ def check_content(
 
 def check_intro(text: str) -> list[Finding]:
     """The placeholder intro that `draft` writes, still in the email (``text``): an error."""
-    from cepletter.issue.draft import PLACEHOLDER_INTRO
+    from cepletter.issue.draft import placeholder_intros
 
-    if PLACEHOLDER_INTRO.lower() not in " ".join(text.split()).lower():
+    words = " ".join(text.split()).lower()
+    found = next((start for start in placeholder_intros() if start.lower() in words), None)
+    if found is None:
         return []
     return [Finding(
-        ERROR, "intro", f"the intro is still the placeholder that `draft` wrote (\u201c{PLACEHOLDER_INTRO}\u2026\u201d)",
+        ERROR, "intro", f"the intro is still the placeholder that `draft` wrote (\u201c{found}\u2026\u201d)",
         "Write the intro in the issue file, below the closing ---, and take out that placeholder.",
     )]
 
@@ -193,14 +195,14 @@ def refuse_unwritten_intro(rendered: PersonalIssue) -> None:
         raise IssueError(f"issue {rendered.issue_id}: {found[0].message}; nothing was sent", found[0].hint)
 
 
-def check_preheader(preheader: str, items: Iterable[IssueItem]) -> list[Finding]:
+def check_preheader(preheader: str, items: Iterable[IssueItem], language: str = "en") -> list[Finding]:
     """A set preheader that names an item the issue no longer has ("In this issue: A; B"): a warning."""
     from cepletter.issue.preheader import missing_titles
 
     return [Finding(
         WARNING, "preheader", f"the preheader names \u201c{_short(title, 60)}\u201d, which is no longer an item of the issue",
         "Update preheader: in the issue file, or empty it (preheader: '') to have it made from the items.",
-    ) for title in missing_titles(preheader, [item.title for item in items])]
+    ) for title in missing_titles(preheader, [item.title for item in items], language)]
 
 
 def check_sender(settings: Settings) -> list[Finding]:
