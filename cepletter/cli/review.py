@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import click
@@ -31,12 +32,14 @@ def _print_summary(env: Env, preview: Preview) -> None:
     who = preview.recipient
     shown = f"{who.name} <{who.email}>" if who.name else who.email
     t = preview.timings
+    editions = len(preview.editions) > 1
     lines = [
-        f"Issue {issue.id}: {issue.title}",
+        f"Issue {issue.id}: {issue.title}" + (f"  [{preview.language} edition]" if editions else ""),
         f"  Subject    {issue.subject}",
         f"  Preheader  {preview.rendered.preheader or '(none)'}"
         + ("" if issue.preheader.strip() or not preview.rendered.preheader else "  (made from the items)"),
         f"  Items      {count} item{'s' if count != 1 else ''}{events}: {sections}",
+        *([f"  Editions   {', '.join(preview.editions)} (preview --lang LANG shows another)"] if editions else []),
         f"  Shown as   {shown}, the {preview.recipient_source}",
         f"  HTML       {_kb(preview.html_bytes):>9}  {preview.html_path or ''}",
         f"  Text       {_kb(preview.text_bytes):>9}  {preview.text_path or ''}",
@@ -81,9 +84,11 @@ def _print_findings(env: Env, findings: list[Finding], *, to_stderr: bool) -> No
 @click.option("--text", "show_text", is_flag=True, help="Print the text version to standard output.")
 @click.option("--screenshot", is_flag=True,
               help="Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium.")
+@click.option("--lang", "language", metavar="LANG",
+              help="Show the issue's edition in LANG (its translation issue.LANG.md); default: issue.md's.")
 @pass_env
 def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, port: int,
-            show_text: bool, screenshot: bool) -> None:
+            show_text: bool, screenshot: bool, language: str | None) -> None:
     """Render an issue exactly as subscribers will see it.
 
     Writes issues/<ID>/build/newsletter.html (CSS inlined) and newsletter.txt,
@@ -96,6 +101,7 @@ def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, por
       cepletter preview 2025-12 --open  # and open it in the browser
       cepletter preview --serve         # live preview while you edit
       cepletter preview --screenshot    # PNGs for approvers
+      cepletter preview --lang fr       # the French edition (issue.fr.md)
     """
     from cepletter.review.preview import build_preview
 
@@ -104,24 +110,25 @@ def preview(env: Env, issue_id: str | None, open_browser: bool, serve: bool, por
         from cepletter.review.screenshot import require_browser
 
         require_browser()  # before rendering: say at once when Chromium is missing
-    result = build_preview(settings, issue_id)
+    result = build_preview(settings, issue_id, language=language)
     _print_summary(env, result)
     if show_text:
         click.echo(result.text, nl=False)
     if screenshot and result.html_path is not None:
         from cepletter.review.screenshot import screenshots
 
-        for path in screenshots(result.html_path, result.html_path.parent):
+        tag = "" if result.language == result.editions[0] else result.language
+        for path in screenshots(result.html_path, result.html_path.parent, tag=tag):
             env.info(f"  Screenshot {path}")
     if open_browser and result.html_path is not None and not serve:
         import webbrowser
 
         webbrowser.open(result.html_path.resolve().as_uri())
     if serve:
-        _serve(env, result.issue.id, port, open_browser)
+        _serve(env, result.issue.id, port, open_browser, language)
 
 
-def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
+def _serve(env: Env, issue_id: str, port: int, open_browser: bool, language: str | None = None) -> None:
     import time
 
     from cepletter.errors import CepletterError
@@ -133,7 +140,7 @@ def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
         else:
             env.info(f"{time.strftime('%H:%M:%S')} re-rendered {issue_id}")
 
-    state = preview_state(env.settings.root, issue_id)
+    state = preview_state(env.settings.root, issue_id, language)
     state.refresh(force=True)
     state.on_change = changed
     try:
@@ -162,8 +169,11 @@ def _serve(env: Env, issue_id: str, port: int, open_browser: bool) -> None:
               help="Also list HTML/CSS the email uses that common mail clients do not support.")
 @click.option("--all", "every_feature", is_flag=True,
               help="With --clients (implied): every feature in the grid, also those all clients support.")
+@click.option("--lang", "language", metavar="LANG",
+              help="Check only the edition in LANG (default: every language edition of the issue).")
 @pass_env
-def check(env: Env, issue_id: str | None, strict: bool, clients: bool, every_feature: bool) -> None:
+def check(env: Env, issue_id: str | None, strict: bool, clients: bool, every_feature: bool,
+          language: str | None) -> None:
     """Check an issue's email before sending it.
 
     Errors (exit 1): HTML over 102 KB, a relative, empty or non-http(s)/mailto
@@ -173,19 +183,32 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool, every_fea
     Warnings (exit 1 only with --strict): images without alt text or width,
     non-https links or images, no preheader, a preheader naming an item no
     longer in the issue, a subject over 70 characters, items older than the
-    previous issue, a subscriber list with no valid address.
+    previous issue, a subscriber list with no valid address, a text that a
+    translation (issue.<lang>.md) leaves out. An issue with translations is
+    checked in every language.
 
     \b
     Examples:
       cepletter check
       cepletter check 2025-12 --strict --clients
       cepletter check --clients --all   # the whole grid
+      cepletter check --lang fr         # only the French edition
     """
     from cepletter.review import checks
     from cepletter.review.preview import build_preview
 
-    result = build_preview(env.settings, issue_id, write=False)
+    result = build_preview(env.settings, issue_id, write=False, language=language)
     findings = result.findings
+    if language is None and len(result.editions) > 1:
+        # Every other edition too; what does not depend on the language (settings, the list) is said once.
+        seen = {(f.level, f.code, f.message) for f in findings}
+        for other in result.editions[1:]:
+            edition = build_preview(env.settings, result.issue.id, write=False, language=other)
+            for finding in edition.findings:
+                if (finding.level, finding.code, finding.message) in seen:
+                    continue
+                message = finding.message if finding.code == "untranslated" else f"{other} edition: {finding.message}"
+                findings.append(dataclasses.replace(finding, message=message))
     out = env.out()
     for finding in findings:
         label = "error" if finding.is_error else "warning"
@@ -198,7 +221,9 @@ def check(env: Env, issue_id: str | None, strict: bool, clients: bool, every_fea
         report, clean_clients = client_report(result.html, every_feature=every_feature)
         out.print(report, markup=False)
     errors, warnings = len(checks.errors(findings)), len(checks.warnings(findings))
-    verdict = (f"{result.issue.id}: {errors} error{'s' * (errors != 1)}, "
+    shown = result.issue.id + (f" ({', '.join(result.editions)})" if len(result.editions) > 1 and language is None
+                               else f" ({result.language})" if language else "")
+    verdict = (f"{shown}: {errors} error{'s' * (errors != 1)}, "
                f"{warnings} warning{'s' * (warnings != 1)}")
     if clients and not clean_clients:
         verdict += ", mail client support problems"

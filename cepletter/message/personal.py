@@ -136,10 +136,25 @@ class PersonalIssue:
     rendered: RenderedIssue
     values_for: Values = field(repr=False, compare=False)
     web_values: Mapping[str, str] = field(default_factory=dict)
+    # The issue's other language editions (issue.<lang>.md), when this is its main one.
+    others: tuple[PersonalIssue, ...] = ()
 
     @property
     def issue_id(self) -> str:
         return self.rendered.issue_id
+
+    @property
+    def language(self) -> str:
+        return self.rendered.language
+
+    @property
+    def editions(self) -> tuple[PersonalIssue, ...]:
+        """Every language edition, this one (the main one) first."""
+        return (self, *self.others)
+
+    def edition(self, language: str) -> PersonalIssue | None:
+        """The edition in ``language`` (a tag as `editions` name them), if the issue has one."""
+        return next((e for e in self.editions if e.language == language), None)
 
     @property
     def subject(self) -> str:
@@ -178,3 +193,20 @@ def render_personal(settings: Settings, issue: Issue, timings: Timings | None = 
     from cepletter.render.renderer import render_issue
 
     return personalise(settings, render_issue(settings, issue, timings, cache=cache, reuse=reuse))
+
+
+def render_editions(settings: Settings, issue: Issue, timings: Timings | None = None, *,
+                    cache: bool = False, reuse: bool = False) -> PersonalIssue:
+    """``issue`` rendered in every language it has (see `cepletter.issue.edition`).
+
+    The main edition comes back with the others in ``others``; an issue
+    without translations gives what `render_personal` gives.
+    """
+    import dataclasses
+
+    from cepletter.issue.edition import editions
+
+    found = editions(issue, settings.newsletter.language)
+    main = render_personal(settings, found[0].issue, timings, cache=cache, reuse=reuse)
+    others = tuple(render_personal(settings, e.issue, cache=cache, reuse=reuse) for e in found[1:])
+    return dataclasses.replace(main, others=others) if others else main

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import html
 import json
+import posixpath
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from cepletter import i18n
 from cepletter.errors import WorkspaceError
 from cepletter.fsutil import atomic_write_bytes
+from cepletter.issue.edition import editions
 from cepletter.issue.file import Issue, load
 from cepletter.issue.folder import issue_path, list_issue_ids
 from cepletter.issue.preheader import of_issue
 from cepletter.publish.archive_page import index_page
+from cepletter.render.context import edition_page
 
 if TYPE_CHECKING:
     from cepletter.config import Settings
@@ -49,6 +53,8 @@ class ArchivedIssue:
     item_titles: tuple[str, ...]
     item_links: tuple[str, ...]
     page: str  # relative to the archive folder, e.g. "2025-12/index.html"
+    # Every language edition's page, the main one first: (language, page), e.g. ("fr", "2025-12/fr/index.html").
+    editions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -75,13 +81,20 @@ def build_archive(settings: Settings, folder: Path | None = None) -> ArchiveResu
     previous = _read_manifest(folder)
     files: dict[str, bytes] = {}
     archived: list[ArchivedIssue] = []
+    main_language = i18n.normalise(settings.newsletter.language)
     for issue_id in reversed(list_issue_ids(settings.issues_dir)):
         issue = load(issue_path(settings.issues_dir, issue_id))
-        # A page for anyone, not an email someone received: no recipient values at all.
-        page_html, _text = render_full(settings, issue, {"unsubscribe_url": generic_unsubscribe_url(settings)},
-                                       web_page=True)
-        entry = _entry(issue)
-        files[entry.page] = issue_page(settings, page_html).encode("utf-8")
+        found = editions(issue, main_language)
+        pages = {e.language: edition_page(issue.id, e.language, main_language) + "index.html" for e in found}
+        for edition in found:
+            # A page for anyone, not an email someone received: no recipient values at all.
+            page_html, _text = render_full(settings, edition.issue,
+                                           {"unsubscribe_url": generic_unsubscribe_url(settings)}, web_page=True)
+            files[pages[edition.language]] = issue_page(
+                settings, page_html, language=edition.language, page=pages[edition.language],
+                pages=pages if len(found) > 1 else None,
+            ).encode("utf-8")
+        entry = _entry(issue, main_language, tuple(pages.items()))
         archived.append(entry)
     archived.sort(key=lambda e: (e.date, e.id), reverse=True)
     files["index.html"] = index_page(settings, archived).encode("utf-8")
@@ -113,30 +126,83 @@ def _write(path: Path, data: bytes) -> None:
                              "Choose another folder with -o DIR, or free some space.") from None
 
 
-def _entry(issue: Issue) -> ArchivedIssue:
+def _entry(issue: Issue, language: str = i18n.SOURCE, pages: tuple[tuple[str, str], ...] = ()) -> ArchivedIssue:
     return ArchivedIssue(
         id=issue.id,
         title=issue.title,
         subject=issue.subject,
-        preheader=of_issue(issue),  # set in the file, or made from the items as the email has it
+        preheader=of_issue(issue, language),  # set in the file, or made from the items as the email has it
         date=issue.date,
         item_titles=tuple(item.title for item in issue.items),
         item_links=tuple(item.link for item in issue.items),
         page=f"{issue.id}/index.html",
+        editions=pages if len(pages) > 1 else (),
     )
 
 
-def issue_page(settings: Settings, page_html: str) -> str:
-    """The issue's web page as the archive shows it, with a way back to the index."""
+def issue_page(settings: Settings, page_html: str, *, language: str | None = None,
+               page: str | None = None, pages: dict[str, str] | None = None) -> str:
+    """The issue's web page as the archive shows it, with a way back to the index.
+
+    ``page`` is where it goes in the archive (default ``<ID>/index.html``);
+    ``pages``, every language edition's page by language: then each page
+    links the others, in its head with ``hreflang`` (for search engines) and
+    on the page (for readers).
+    """
+    language = i18n.normalise(language or settings.newsletter.language)
+    here = posixpath.dirname(page) if page else "."
+    to_index = posixpath.relpath("index.html", here) if page else "../index.html"
+    tr = i18n.catalogue(language)
+    arrow = "&rarr;" if i18n.is_rtl(language) else "&larr;"
+    label = html.escape(tr.gettext("All issues of %(name)s") % {"name": settings.newsletter.name})
     back = ('<div style="margin:0;padding:10px 16px;font-family:Arial,Helvetica,sans-serif;font-size:14px;'
             'line-height:20px;background-color:#16325c;text-align:center">'
-            '<a href="../index.html" style="color:#ffffff;text-decoration:underline">'
-            f"&larr; All issues of {html.escape(settings.newsletter.name)}</a></div>")
+            f'<a href="{html.escape(to_index)}" style="color:#ffffff;text-decoration:underline">'
+            f"{arrow} {label}</a>{_switch(language, here, pages)}</div>")
+    if pages:
+        page_html = _in_head(page_html, _alternates(settings, here, pages))
     start = page_html.find("<body")
     end = page_html.find(">", start) if start != -1 else -1
     if end == -1:
         return page_html
     return page_html[: end + 1] + "\n" + back + page_html[end + 1:]
+
+
+def _switch(language: str, here: str, pages: dict[str, str] | None) -> str:
+    """The other editions, each named in its own language: " · Français · Nederlands"."""
+    if not pages:
+        return ""
+    links = []
+    for other, target in pages.items():
+        if other == language:
+            continue
+        href = html.escape(posixpath.relpath(target, here))
+        name = html.escape(i18n.display_name(other))
+        links.append(f' &middot; <a href="{href}" hreflang="{other}" lang="{other}" '
+                     f'style="color:#ffffff;text-decoration:underline">{name}</a>')
+    return "".join(links)
+
+
+def _alternates(settings: Settings, here: str, pages: dict[str, str]) -> str:
+    """<link rel="alternate" hreflang> for every edition and x-default for the main one.
+
+    Absolute with ``[newsletter] web_url`` (as search engines want them), else
+    relative, like every other link of the archive.
+    """
+    base = _base(settings.newsletter.web_url)
+    links = []
+    items = [*pages.items(), ("x-default", next(iter(pages.values())))]
+    for language, target in items:
+        href = base + target.removesuffix("index.html") if base else posixpath.relpath(target, here)
+        links.append(f'<link rel="alternate" hreflang="{language}" href="{html.escape(href)}">')
+    return "\n".join(links)
+
+
+def _in_head(page_html: str, markup: str) -> str:
+    end = page_html.find("</head>")
+    if end == -1:
+        return page_html
+    return page_html[:end] + markup + "\n" + page_html[end:]
 
 
 # ---------------------------------------------------------------- Atom
@@ -154,9 +220,9 @@ def atom_feed(settings: Settings, issues: list[ArchivedIssue]) -> bytes:
             element.text = text
         return element
 
-    feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": nl.language})
+    feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": i18n.normalise(nl.language)})
     sub(feed, "title", nl.name)
-    sub(feed, "subtitle", f"Every issue of {nl.name}")
+    sub(feed, "subtitle", i18n.catalogue(nl.language).gettext("Every issue of %(name)s") % {"name": nl.name})
     sub(feed, "id", f"{base}feed.xml" if base else _urn(nl.name, "feed"))
     sub(feed, "link", rel="self", type="application/atom+xml", href=f"{base}feed.xml")
     sub(feed, "link", rel="alternate", type="text/html", href=f"{base}index.html" if base else "index.html")

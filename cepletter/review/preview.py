@@ -34,6 +34,8 @@ class Preview:
     timings: Timings
     html_path: Path | None = None
     text_path: Path | None = None
+    language: str = ""  # the edition's language
+    editions: tuple[str, ...] = ()  # every language the issue has, the main one first
 
     @property
     def html_bytes(self) -> int:
@@ -96,14 +98,22 @@ def build_preview(
     issue_id: str | None,
     *,
     write: bool = True,
+    language: str | None = None,
 ) -> Preview:
-    """Render ``issue_id`` (the latest when None), write build/ and check the result."""
+    """Render ``issue_id`` (the latest when None), write build/ and check the result.
+
+    ``language``: the edition in that language (see `cepletter.issue.edition`);
+    None: issue.md's own. A translation's build is newsletter.<lang>.html and .txt.
+    """
+    from cepletter.issue.edition import editions
     from cepletter.issue.file import resolve
     from cepletter.message.personal import render_personal
     from cepletter.render.context import static_unsubscribe_url
-    from cepletter.review import checks
+    from cepletter.review import checks, languages
 
     issue = resolve(settings.issues_dir, issue_id)
+    edition = languages.choose(settings, issue, language)
+    issue = edition.issue
     timings = Timings()
     rendered = render_personal(settings, issue, timings, cache=True)
     recipient, source, list_findings = sample_recipient(settings)
@@ -122,12 +132,16 @@ def build_preview(
         issue.subject, rendered.preheader, issue.items,
         checks.previous_issue_date(settings.issues_dir, issue.id),
     )
-    findings += checks.check_preheader(issue.preheader, issue.items)
-    preview = Preview(issue, rendered, recipient, source, html, text, findings, timings)
+    findings += checks.check_preheader(issue.preheader, issue.items, edition.language)
+    findings += languages.edition_findings(edition, rendered.rendered, settings.newsletter.language)
+    preview = Preview(issue, rendered, recipient, source, html, text, findings, timings, language=edition.language,
+                      editions=tuple(e.language for e in editions(edition.original or issue,
+                                                                  settings.newsletter.language)))
     if write:
         folder = build_dir(issue)
-        preview.html_path = folder / HTML_NAME
-        preview.text_path = folder / TEXT_NAME
+        suffix = "" if edition.is_main else f".{edition.language}"
+        preview.html_path = folder / HTML_NAME.replace(".html", f"{suffix}.html")
+        preview.text_path = folder / TEXT_NAME.replace(".txt", f"{suffix}.txt")
         atomic_write_text(preview.html_path, html)
         atomic_write_text(preview.text_path, text)
     return preview

@@ -244,10 +244,13 @@ class Browser:
         return base64.b64decode(shot["data"])
 
 
-def screenshots(html_path: Path, folder: Path, *, dark: bool = False) -> list[Path]:
-    """desktop.png (600 px) and mobile.png (375 px) of the built email, for approvers."""
+def screenshots(html_path: Path, folder: Path, *, dark: bool = False, tag: str = "") -> list[Path]:
+    """desktop.png (600 px) and mobile.png (375 px) of the built email, for approvers.
+
+    ``tag``: a language edition's, in the names (desktop.fr.png).
+    """
     outputs = []
-    suffix = "-dark" if dark else ""
+    suffix = ("-dark" if dark else "") + (f".{tag}" if tag else "")
     with Browser() as browser:
         for name, width in (("desktop", DESKTOP_WIDTH), ("mobile", MOBILE_WIDTH)):
             browser.open(html_path, width, dark=dark)

@@ -83,6 +83,15 @@ class PreviewState:
     last_stamp: tuple[tuple[str, float, int], ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_change: Callable[[PreviewState], None] | None = None
+    edition: str = ""  # a translation's language: its build is newsletter.<lang>.html, served as newsletter.html
+
+    def file_name(self, served: str) -> str:
+        """The build file a served path shows: ``/newsletter.html`` → ``newsletter.fr.html`` for an edition."""
+        name = served.lstrip("/")
+        if not self.edition:
+            return name
+        stem, dot, extension = name.rpartition(".")
+        return f"{stem}.{self.edition}{dot}{extension}"
 
     def refresh(self, force: bool = False) -> bool:
         """Re-render when a watched file changed; True when something new is on show."""
@@ -102,9 +111,14 @@ class PreviewState:
         return True
 
 
-def preview_state(root: Path, issue_id: str) -> PreviewState:
-    """A state that rebuilds ``issue_id`` of the workspace at ``root``, reloading the config each time."""
+def preview_state(root: Path, issue_id: str, language: str | None = None) -> PreviewState:
+    """A state that rebuilds ``issue_id`` of the workspace at ``root``, reloading the config each time.
+
+    ``language``: show that edition of the issue (see `build_preview`).
+    """
+    from cepletter import i18n
     from cepletter.config import load_settings
+    from cepletter.issue.edition import translation_files
     from cepletter.issue.folder import issue_path
     from cepletter.render.renderer import template_dirs
     from cepletter.review.preview import build_preview
@@ -113,7 +127,7 @@ def preview_state(root: Path, issue_id: str) -> PreviewState:
     issue_file = issue_path(first.issues_dir, issue_id)
 
     def build() -> Path:
-        result = build_preview(load_settings(root), issue_id)
+        result = build_preview(load_settings(root), issue_id, language=language)
         assert result.html_path is not None
         return result.html_path.parent
 
@@ -122,9 +136,12 @@ def preview_state(root: Path, issue_id: str) -> PreviewState:
             settings = load_settings(root)
         except CepletterError:
             settings = first
-        return _stamp(watched_files(settings, issue_file, template_dirs(settings)))
+        translations = list(translation_files(issue_file.parent).values())
+        return _stamp([*watched_files(settings, issue_file, template_dirs(settings)), *translations])
 
-    return PreviewState(build=build, stamp=stamp)
+    main = i18n.normalise(first.newsletter.language)
+    shown = i18n.normalise(language) if language else main
+    return PreviewState(build=build, stamp=stamp, edition="" if shown == main else shown)
 
 
 def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
@@ -166,7 +183,7 @@ def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.OK, body, FILES[path])
                 return
             content_type = FILES.get(path)
-            target = state.folder / path.lstrip("/") if state.folder is not None else None
+            target = state.folder / state.file_name(path) if state.folder is not None else None
             if content_type is None or target is None or not target.is_file():
                 self._send(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain; charset=utf-8")
                 return
