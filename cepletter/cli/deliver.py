@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 
 def _render(env: Env, issue_id: str | None) -> tuple[PersonalIssue, Path]:
     from cepletter.issue.file import resolve
-    from cepletter.message.personal import render_personal
+    from cepletter.message.personal import render_editions
 
     issue = resolve(env.settings.issues_dir, issue_id)
-    return render_personal(env.settings, issue, cache=True, reuse=True), issue.folder
+    return render_editions(env.settings, issue, cache=True, reuse=True), issue.folder
 
 
 def _report_invalid(env: Env, invalid: list[Invalid]) -> None:
@@ -68,12 +68,15 @@ def _count(n: int, word: str) -> str:
               help="Parallel SMTP connections (default: [delivery] connections).")
 @click.option("--unreviewed", is_flag=True,
               help="Send over SMTP although nobody approved or test-sent this content.")
+@click.option("--lang", "languages", metavar="LANG", multiple=True,
+              help="With --test: send only the edition in LANG (repeatable); default: every language edition.")
 @click.option("--resend-all", is_flag=True,
               help="Mail the whole list again: also those the journal says have the issue, "
                    "or when the journal of an earlier send is missing.")
 @pass_env
 def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, yes: bool,
-         rate: float | None, connections: int | None, unreviewed: bool, resend_all: bool) -> None:
+         rate: float | None, connections: int | None, unreviewed: bool, resend_all: bool,
+         languages: tuple[str, ...]) -> None:
     """Send an issue (default: the latest) to the list, or a test to a few addresses.
 
     Every subscriber not suppressed and not yet delivered gets one message;
@@ -94,24 +97,35 @@ def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, 
     if tests and (dry_run or unreviewed or rate or connections or resend_all):
         raise UsageError("--test cannot be combined with --dry-run, --unreviewed, --rate, --connections "
                          "or --resend-all")
+    if languages and not tests:
+        raise UsageError("--lang goes with --test: a send to the list gives each subscriber their own edition",
+                         "Give the subscriber list a language column to choose editions.")
     rendered, folder = _render(env, issue_id)
     if tests:
-        _send_test(env, rendered, tests)
+        _send_test(env, rendered, tests, languages)
         return
     _send_list(env, rendered, folder, dry_run=dry_run, yes=yes, rate=rate, connections=connections,
                unreviewed=unreviewed, resend_all=resend_all)
 
 
-def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...]) -> None:
+def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...], languages: tuple[str, ...] = ()) -> None:
+    from cepletter import i18n
     from cepletter.deliver.send import send_test, test_addresses
     from cepletter.deliver.transports import make_transport
+    from cepletter.errors import UsageError
 
     addresses = test_addresses(tests)
     where = make_transport(env.settings).description
-    summary = send_test(env.settings, rendered, addresses)
+    wanted = [i18n.normalise(lang) for lang in languages] or None
+    have = [e.language for e in rendered.editions]
+    for lang in wanted or []:
+        if lang not in have:
+            raise UsageError(f"--lang {lang}: issue {rendered.issue_id} has no such edition (it has: {', '.join(have)})")
+    summary = send_test(env.settings, rendered, addresses, wanted)
     sent = [r.email for r in addresses if r.email not in {f.email for f in summary.failures}]
     if sent:
-        env.info(f"Test of issue {rendered.issue_id} sent to {', '.join(sent)} ({where}).")
+        editions = f" ({', '.join(wanted or have)} edition{'s' * (len(wanted or have) > 1)})" if rendered.others else ""
+        env.info(f"Test of issue {rendered.issue_id}{editions} sent to {', '.join(sent)} ({where}).")
     for failure in summary.failures:
         env.warn(f"{failure.email}: {failure.status}: {failure.reply}")
     if summary.interrupted:
@@ -129,6 +143,7 @@ def _confirm(env: Env, job: ListSend, yes: bool) -> None:
     lines = [
         f"Issue:      {job.rendered.issue_id}",
         f"Subject:    {job.factory.subject}",
+        *_edition_lines(job),
         f"From:       {job.settings.newsletter.from_}",
         f"Transport:  {job.transport.description}{pace}",
     ]
@@ -154,6 +169,18 @@ def _confirm(env: Env, job: ListSend, yes: bool) -> None:
     if not click.confirm(f"Send to {c.to_send:,} recipients now?", default=False, err=True):
         env.info("Nothing sent.")
         raise click.exceptions.Exit(ExitStatus.ERROR)
+
+
+def _edition_lines(job: ListSend) -> list[str]:
+    """For an issue in several languages: each edition's subject and how many get it."""
+    from cepletter.message.editions import EditionFactory
+
+    if not isinstance(job.factory, EditionFactory):
+        return []
+    subjects = job.factory.subjects
+    return ["Editions:   " + ", ".join(f"{lang} {n:,}" for lang, n in job.editions.items())
+            + " (each subscriber gets one, by the list's language column)",
+            *(f"  {lang + ':':<9} {subject}" for lang, subject in subjects.items())]
 
 
 def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool, yes: bool,

@@ -43,6 +43,7 @@ from cepletter.deliver.sender import Options, Progress, Sender, Summary, dry_run
 from cepletter.deliver.transports import MaildirTransport, SmtpTransport, make_transport
 from cepletter.errors import CepletterError, DeliveryError, UsageError
 from cepletter.message.build import TEST_PREFIX, MessageFactory
+from cepletter.message.editions import EditionFactory, count_editions, make_factory
 from cepletter.message.personal import PersonalIssue
 from cepletter.message.recipient import Recipient
 from cepletter.message.subscribers import Invalid, ListCounts, check_address, read_suppressed, recipients
@@ -101,6 +102,8 @@ class ListSend:
     uncertain_retried: dict[str, int] = field(default_factory=dict)
     uncertain_kept: dict[str, int] = field(default_factory=dict)
     clean: Cleaning = field(default_factory=Cleaning)
+    # Recipients still to mail per language edition (one entry for a one-language issue).
+    editions: dict[str, int] = field(default_factory=dict)
 
     @property
     def journal_path(self) -> Path:
@@ -195,12 +198,24 @@ def needs_review(transport: MaildirTransport | SmtpTransport) -> bool:
 
 
 def find_review(settings: Settings, rendered: PersonalIssue) -> SignOffInfo | None:
+    """The sign-off of every edition's content; None when one of them has none."""
     from cepletter.review.signoff import find_signoff
 
-    found: Any = find_signoff(settings, rendered.issue_id, content_digest(rendered))
-    if found is None:
+    found: list[Any] = [find_signoff(settings, e.issue_id, content_digest(e)) for e in rendered.editions]
+    if any(f is None for f in found):
         return None
-    return SignOffInfo(str(found.kind), str(found.who), str(found.describe()))
+    if len(found) == 1:
+        return SignOffInfo(str(found[0].kind), str(found[0].who), str(found[0].describe()))
+    described = "; ".join(f"{e.language}: {f.describe()}" for e, f in zip(rendered.editions, found, strict=True))
+    return SignOffInfo(str(found[0].kind), str(found[0].who), described)
+
+
+def unreviewed_editions(settings: Settings, rendered: PersonalIssue) -> list[str]:
+    """The languages of the editions whose content nobody test-sent or approved."""
+    from cepletter.review.signoff import find_signoff
+
+    return [e.language for e in rendered.editions
+            if find_signoff(settings, e.issue_id, content_digest(e)) is None]
 
 
 def prepare(
@@ -221,7 +236,8 @@ def prepare(
     """
     transport = make_transport(settings)
     if not dry_run:
-        refuse_unwritten_intro(rendered)
+        for edition in rendered.editions:
+            refuse_unwritten_intro(edition)
     options = options_for(settings, rate, connections)
     if isinstance(transport, MaildirTransport):
         options.rate = 0.0  # a local folder needs no pacing
@@ -229,8 +245,12 @@ def prepare(
     if not dry_run and needs_review(transport):
         signoff = find_review(settings, rendered)
         if signoff is None and not unreviewed:
+            which = unreviewed_editions(settings, rendered) if rendered.others else []
             raise DeliveryError(
-                f"issue {rendered.issue_id}: this content has not been reviewed",
+                f"issue {rendered.issue_id}: " + (
+                    f"the {', '.join(which)} edition{'s' * (len(which) > 1)} of this content "
+                    f"{'have' if len(which) > 1 else 'has'} not been reviewed"
+                    if which else "this content has not been reviewed"),
                 "Send a test first (`cepletter send --test ADDR`), or record an approval "
                 "(`cepletter approve --by NAME`); to send anyway, add --unreviewed.",
             )
@@ -262,15 +282,15 @@ def prepare(
         if not dry_run:
             _recover(settings, rendered.issue_id, folder / JOURNAL_NAME, clean)
         suppressed = read_suppressed(settings.suppressed_path)
-        factory = MessageFactory(settings, rendered, crlf=isinstance(transport, SmtpTransport))
+        factory = make_factory(settings, rendered, crlf=isinstance(transport, SmtpTransport))
         job = ListSend(
             settings=settings, rendered=rendered, folder=folder, factory=factory, transport=transport,
             options=options, suppressed=suppressed, already_sent=already, counts=ListCounts(),
             signoff=signoff, unreviewed=unreviewed and signoff is None, lock=lock, clean=clean,
             resend_all=resend_all, uncertain_retried=retried, uncertain_kept=kept,
         )
-        for _ in recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid):
-            pass
+        job.editions = count_editions(
+            rendered, recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid))
     except BaseException:
         if lock is not None:
             lock.release()
@@ -321,6 +341,10 @@ def run(job: ListSend, progress: Progress | None = None) -> Summary:
                 start["signoff"] = job.signoff.describe()
             if job.resend_all:
                 start["resend_all"] = True
+            if isinstance(job.factory, EditionFactory):
+                # One journal for every edition: each subscriber gets one of them, once.
+                start["editions"] = {language: {"subject": subject, "recipients": job.editions.get(language, 0)}
+                                     for language, subject in job.factory.subjects.items()}
             journal.event("start", **start)
             sender = Sender(job.transport, job.factory, job.options, journal=journal, progress=progress,
                             uncertain_before=job.uncertain_retried, before_first=note_the_send)
@@ -372,21 +396,31 @@ def test_addresses(values: tuple[str, ...]) -> list[Recipient]:
     return out
 
 
-def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recipient]) -> Summary:
-    """Send the issue to ``addresses`` only, subject prefixed [TEST]; never journaled."""
+def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recipient],
+              languages: list[str] | None = None) -> Summary:
+    """Send the issue to ``addresses`` only, subject prefixed [TEST]; never journaled.
+
+    Each address gets every language edition (or those in ``languages``), one
+    message each, and each edition's content counts as reviewed.
+    """
     transport = make_transport(settings)
-    refuse_unwritten_intro(rendered)
-    factory = MessageFactory(
+    chosen = [e for e in rendered.editions if languages is None or e.language in languages]
+    for edition in chosen:
+        refuse_unwritten_intro(edition)
+    factory = make_factory(
         settings, rendered, subject_prefix=TEST_PREFIX, crlf=isinstance(transport, SmtpTransport)
     )
+    targets = [Recipient(email=a.email, name=a.name, fields={**a.fields, "language": e.language})
+               if rendered.others else a for e in chosen for a in addresses]
     options = options_for(settings, None, 1)
     options.retries = min(options.retries, 2)
     options.retry_max_seconds = min(options.retry_max_seconds, 30.0)
     sender = Sender(transport, factory, options)
     with stop_on_signals(sender):
-        summary = sender.run(addresses)
+        summary = sender.run(targets)
     if summary.sent:
-        _record_test(settings, rendered, [r.email for r in addresses if r.email not in _failed(summary)])
+        for edition in chosen:
+            _record_test(settings, edition, [r.email for r in addresses if r.email not in _failed(summary)])
     return summary
 
 
