@@ -13,7 +13,6 @@ import dataclasses
 import enum
 import errno
 import mailbox
-import os
 import smtplib
 import socket
 import ssl
