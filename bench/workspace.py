@@ -45,7 +45,16 @@ def _draft(root: Path, feed: Path, count: int) -> int:
         "-C", str(root), "draft", "--issue", ISSUE_ID, "--feed", str(feed), "--pick", f"1-{count}",
         "--force", what=f"cepletter draft --pick 1-{count}",
     )
+    _write_intro(root / "issues" / ISSUE_ID / "issue.md")
     return build_web(root)
+
+
+def _write_intro(path: Path) -> None:
+    """Replace the placeholder intro `draft` writes: `send` refuses an issue that still has it."""
+    text = path.read_text(encoding="utf-8")
+    lines = [("_This month: the programme of the spring conference, and news from the members._"
+              if line.startswith("_Replace these lines") else line) for line in text.split("\n")]
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def build_web(root: Path) -> int:
