@@ -20,6 +20,7 @@ from cepletter.message.personal import render_personal
 from cepletter.review.signoff import (
     content_hash,
     find_signoff,
+    hash_parts,
     record_approval,
     record_test_send,
     review_path,
@@ -37,18 +38,51 @@ def settings(tmp_path: Path) -> Settings:
 
 def digest_of(settings: Settings, issue_id: str = "2025-12") -> str:
     rendered = render_personal(settings, load(issue_path(settings.issues_dir, issue_id)))
-    return content_hash(rendered.subject, *rendered.web())
+    return content_hash(settings, rendered)
 
 
-def test_content_hash_covers_each_part_and_keeps_them_apart() -> None:
-    base = content_hash("Subject", "<p>html</p>", "text")
-    assert len(base) == 64 and base == content_hash("Subject", "<p>html</p>", "text")
-    assert base != content_hash("Subject!", "<p>html</p>", "text")
-    assert base != content_hash("Subject", "<p>html!</p>", "text")
-    assert base != content_hash("Subject", "<p>html</p>", "text!")
+def test_hash_parts_covers_each_part_and_keeps_them_apart() -> None:
+    base = hash_parts(b"Subject", b"<p>html</p>", b"text")
+    assert len(base) == 64 and base == hash_parts(b"Subject", b"<p>html</p>", b"text")
+    assert base != hash_parts(b"Subject!", b"<p>html</p>", b"text")
+    assert base != hash_parts(b"Subject", b"<p>html!</p>", b"text")
+    assert base != hash_parts(b"Subject", b"<p>html</p>", b"text!")
     # Length prefixes: moving characters from one part to the next changes the hash.
-    assert content_hash("ab", "c", "") != content_hash("a", "bc", "")
-    assert content_hash("", "", "é") != content_hash("", "é", "")
+    assert hash_parts(b"ab", b"c", b"") != hash_parts(b"a", b"bc", b"")
+    assert hash_parts(b"", b"", "é".encode()) != hash_parts(b"", "é".encode(), b"")
+
+
+def _with_setting(settings: Settings, key: str, value: str) -> Settings:
+    """``settings`` with ``[newsletter] key = value`` written into cepletter.toml, loaded again."""
+    import re
+
+    path = settings.root / "cepletter.toml"
+    text = path.read_text(encoding="utf-8")
+    line = f"{key} = {json.dumps(value)}"
+    pattern = re.compile(rf"^{key}\s*=.*$", re.MULTILINE)
+    text = pattern.sub(line, text, count=1) if pattern.search(text) else text.replace(
+        "[newsletter]\n", f"[newsletter]\n{line}\n", 1)
+    path.write_text(text, encoding="utf-8")
+    return load_settings(settings.root)
+
+
+@pytest.mark.parametrize(("key", "value", "header"), [
+    ("from", "Other Sender <other@example.org>", b"From: Other Sender <other@example.org>"),
+    ("reply_to", "replies@elsewhere.example", b"Reply-To: replies@elsewhere.example"),
+    ("list_id", "other.example.org", b"List-Id:"),
+    ("unsubscribe_url", "https://elsewhere.example/u?e={email}", b"List-Unsubscribe: <https://elsewhere.example/u?e={email}>"),
+    ("unsubscribe_mailto", "leave@elsewhere.example", b"<mailto:leave@elsewhere.example?subject=unsubscribe>"),
+])
+def test_the_hash_covers_the_headers_subscribers_see(settings: Settings, key: str, value: str, header: bytes) -> None:
+    from cepletter.message.build import MessageFactory
+
+    before = digest_of(settings)
+    changed = _with_setting(settings, key, value)
+    rendered = render_personal(changed, load(issue_path(changed.issues_dir, "2025-12")))
+    headers = MessageFactory(changed, rendered).reviewed_headers()
+    assert header in headers  # the reviewed headers are the factory's, as sent
+    assert digest_of(changed) != before
+    assert digest_of(changed) == digest_of(changed)
 
 
 def test_approval_is_found_for_exactly_that_content(settings: Settings) -> None:
@@ -263,7 +297,35 @@ def test_approval_in_one_process_is_valid_in_another(settings: Settings) -> None
     assert signoff is not None and signoff.who == "Anna Jansen"
 
 
-@given(st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)),
-       st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)))
-def test_different_content_never_shares_a_hash(one: tuple[str, str, str], two: tuple[str, str, str]) -> None:
-    assert (content_hash(*one) == content_hash(*two)) == (one == two)
+@given(st.tuples(st.binary(max_size=8), st.binary(max_size=8), st.binary(max_size=8)),
+       st.tuples(st.binary(max_size=8), st.binary(max_size=8), st.binary(max_size=8)))
+def test_different_content_never_shares_a_hash(one: tuple[bytes, bytes, bytes], two: tuple[bytes, bytes, bytes]) -> None:
+    assert (hash_parts(*one) == hash_parts(*two)) == (one == two)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("from", "CEP Board <board@example.org>"),
+    ("reply_to", "someone-else@example.net"),
+    ("list_id", "another-list.example.org"),
+])
+def test_changing_who_it_is_from_or_where_replies_go_after_approval_needs_a_new_review(
+        tmp_path: Path, run: Invoke, key: str, value: str) -> None:
+    from smtpservers import SmtpServer
+
+    with SmtpServer() as server:
+        settings = smtp_workspace(tmp_path / "ws", server.port)
+        make_issue(settings, "2025-12", date(2025, 12, 18), "Newsletter December 2025")
+        ws = str(settings.root)
+        assert run("-C", ws, "approve", "2025-12", "--by", "Anna Jansen").exit_code == 0
+        _with_setting(settings, key, value)
+        refused = run("-C", ws, "send", "2025-12", "--yes")
+        assert refused.exit_code == 1
+        assert "this content has not been reviewed" in refused.stderr
+        assert "Reviewed" not in refused.stderr
+        assert server.messages == []
+
+        assert run("-C", ws, "approve", "2025-12", "--by", "Anna Jansen").exit_code == 0
+        sent = run("-C", ws, "send", "2025-12", "--yes")
+        assert sent.exit_code == 0, sent.stderr
+        assert "Reviewed:   approved by Anna Jansen" in sent.stderr
+        assert sorted(server.received_by()) == ["ada@example.org", "bob@example.org"]

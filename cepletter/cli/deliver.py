@@ -111,18 +111,16 @@ def send(env: Env, issue_id: str | None, tests: tuple[str, ...], dry_run: bool, 
 def _send_test(env: Env, rendered: PersonalIssue, tests: tuple[str, ...], languages: tuple[str, ...] = ()) -> None:
     from cepletter import i18n
     from cepletter.deliver.send import send_test, test_addresses
-    from cepletter.deliver.transports import make_transport
     from cepletter.errors import UsageError
 
     addresses = test_addresses(tests)
-    where = make_transport(env.settings).description
     wanted = [i18n.normalise(lang) for lang in languages] or None
     have = [e.language for e in rendered.editions]
     for lang in wanted or []:
         if lang not in have:
             raise UsageError(f"--lang {lang}: issue {rendered.issue_id} has no such edition (it has: {', '.join(have)})")
-    summary = send_test(env.settings, rendered, addresses, wanted)
-    sent = [r.email for r in addresses if r.email not in {f.email for f in summary.failures}]
+    tested = send_test(env.settings, rendered, addresses, wanted)
+    summary, where, sent = tested.summary, tested.where, tested.sent
     if sent:
         editions = f" ({', '.join(wanted or have)} edition{'s' * (len(wanted or have) > 1)})" if rendered.others else ""
         env.info(f"Test of issue {rendered.issue_id}{editions} sent to {', '.join(sent)} ({where}).")

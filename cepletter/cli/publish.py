@@ -70,22 +70,19 @@ def approve(env: Env, issue_id: str | None, by: str) -> None:
     Example:
       cepletter approve 2025-12 --by "Anna Jansen"
     """
-    from cepletter.issue.file import resolve
-    from cepletter.message.personal import render_personal
-    from cepletter.review.signoff import content_hash, find_signoff, record_approval, review_path
+    from cepletter.review.signoff import approve as approve_issue
+    from cepletter.review.signoff import review_path
 
     settings = env.settings
-    issue = resolve(settings.issues_dir, issue_id)
-    rendered = render_personal(settings, issue)
-    digest = content_hash(rendered.subject, *rendered.web())
-    earlier = find_signoff(settings, issue.id, digest)
-    record_approval(settings, issue.id, digest, by, subject=rendered.subject)
-    name = " ".join(by.split())
-    if earlier is not None:
-        env.info(f"This content was already {earlier.describe()}; recorded again.")
-    env.info(f"Approved issue {issue.id} by {name}: {rendered.subject!r} (content {digest[:12]}).")
-    env.info(f"  Recorded in {_shown(review_path(settings, issue.id), settings.root)}. "
-         "Sending this content to the list is now allowed; any edit needs a new approval.")
+    done = approve_issue(settings, issue_id, by)
+    for approval in done:
+        which = f" ({approval.rendered.language} edition)" if approval.editions > 1 else ""
+        if approval.earlier is not None:
+            env.info(f"This content{which} was already {approval.earlier.describe()}; recorded again.")
+        env.info(f"Approved issue {approval.rendered.issue_id}{which} by {approval.by}: {approval.subject!r} "
+                 f"(content {approval.digest[:12]}).")
+    env.info(f"  Recorded in {_shown(review_path(settings, done[0].rendered.issue_id), settings.root)}. "
+             "Sending this content to the list is now allowed; any edit needs a new approval.")
 
 
 def _shown(path: Path, base: Path) -> str:

@@ -185,13 +185,6 @@ def options_for(settings: Settings, rate: float | None, connections: int | None)
     )
 
 
-def content_digest(rendered: PersonalIssue) -> str:
-    from cepletter.review.signoff import content_hash
-
-    html, text = rendered.web()
-    return content_hash(rendered.subject, html, text)
-
-
 def needs_review(transport: MaildirTransport | SmtpTransport) -> bool:
     """Only a real send to the list over SMTP needs a sign-off; a Maildir never leaves the machine."""
     return isinstance(transport, SmtpTransport)
@@ -199,9 +192,9 @@ def needs_review(transport: MaildirTransport | SmtpTransport) -> bool:
 
 def find_review(settings: Settings, rendered: PersonalIssue) -> SignOffInfo | None:
     """The sign-off of every edition's content; None when one of them has none."""
-    from cepletter.review.signoff import find_signoff
+    from cepletter.review.signoff import content_hash, find_signoff
 
-    found: list[Any] = [find_signoff(settings, e.issue_id, content_digest(e)) for e in rendered.editions]
+    found: list[Any] = [find_signoff(settings, e.issue_id, content_hash(settings, e)) for e in rendered.editions]
     if any(f is None for f in found):
         return None
     if len(found) == 1:
@@ -212,10 +205,10 @@ def find_review(settings: Settings, rendered: PersonalIssue) -> SignOffInfo | No
 
 def unreviewed_editions(settings: Settings, rendered: PersonalIssue) -> list[str]:
     """The languages of the editions whose content nobody test-sent or approved."""
-    from cepletter.review.signoff import find_signoff
+    from cepletter.review.signoff import content_hash, find_signoff
 
     return [e.language for e in rendered.editions
-            if find_signoff(settings, e.issue_id, content_digest(e)) is None]
+            if find_signoff(settings, e.issue_id, content_hash(settings, e)) is None]
 
 
 def prepare(
@@ -385,6 +378,15 @@ def build_all(job: ListSend) -> tuple[int, int]:
     return dry_run(job.factory, job.recipients())
 
 
+@dataclass
+class SentTest:
+    """What a test send did, as `send --test` and the desk report it."""
+
+    summary: Summary
+    where: str  # the transport's description, e.g. "SMTP smtp.example.org:587 (starttls)"
+    sent: list[str]  # the addresses that got it
+
+
 def test_addresses(values: tuple[str, ...]) -> list[Recipient]:
     """The --test addresses, checked."""
     out: list[Recipient] = []
@@ -397,7 +399,7 @@ def test_addresses(values: tuple[str, ...]) -> list[Recipient]:
 
 
 def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recipient],
-              languages: list[str] | None = None) -> Summary:
+              languages: list[str] | None = None) -> SentTest:
     """Send the issue to ``addresses`` only, subject prefixed [TEST]; never journaled.
 
     Each address gets every language edition (or those in ``languages``), one
@@ -421,7 +423,7 @@ def send_test(settings: Settings, rendered: PersonalIssue, addresses: list[Recip
     if summary.sent:
         for edition in chosen:
             _record_test(settings, edition, [r.email for r in addresses if r.email not in _failed(summary)])
-    return summary
+    return SentTest(summary, transport.description, [r.email for r in addresses if r.email not in _failed(summary)])
 
 
 def _failed(summary: Summary) -> set[str]:
@@ -429,6 +431,6 @@ def _failed(summary: Summary) -> set[str]:
 
 
 def _record_test(settings: Settings, rendered: PersonalIssue, sent_to: list[str]) -> None:
-    from cepletter.review.signoff import record_test_send
+    from cepletter.review.signoff import content_hash, record_test_send
 
-    record_test_send(settings, rendered.issue_id, content_digest(rendered), sent_to, subject=rendered.subject)
+    record_test_send(settings, rendered.issue_id, content_hash(settings, rendered), sent_to, subject=rendered.subject)

@@ -419,9 +419,8 @@ class Desk:
     def send_test(self, addresses: str) -> dict[str, Any]:
         """Send the saved issue to ``addresses``: the code of `cepletter send --test`, which records the review."""
         from cepletter.deliver.send import send_test, test_addresses
-        from cepletter.deliver.transports import make_transport
         from cepletter.issue.file import resolve
-        from cepletter.message.personal import render_personal
+        from cepletter.message.personal import render_editions
 
         values = tuple(a for a in _ADDRESS_SPLIT.split(addresses) if a)
         if not values:
@@ -431,11 +430,10 @@ class Desk:
             if self.issue_id is None or self.error is not None:
                 raise UsageError("there is no issue that loads to send", "Fix or open the issue first.")
             settings = self._fresh_settings()
-            rendered = render_personal(settings, resolve(settings.issues_dir, self.issue_id), cache=True, reuse=True)
-        where = make_transport(settings).description
-        summary = send_test(settings, rendered, recipients_)  # outside the lock: the server may be slow
-        failed = {f.email for f in summary.failures}
-        sent = [r.email for r in recipients_ if r.email not in failed]
+            # As `send` renders it: every language edition, which the test sends and records.
+            rendered = render_editions(settings, resolve(settings.issues_dir, self.issue_id), cache=True, reuse=True)
+        tested = send_test(settings, rendered, recipients_)  # outside the lock: the server may be slow
+        summary, where, sent = tested.summary, tested.where, tested.sent
         self.on_event(f"test of {rendered.issue_id} sent to {', '.join(sent) or 'nobody'} ({where})")
         self.refresh_review()
         return {
@@ -446,21 +444,16 @@ class Desk:
 
     def approve(self, by: str) -> str:
         """Record an approval of the saved content, as `cepletter approve --by` does."""
-        from cepletter.deliver.send import content_digest
-        from cepletter.issue.file import resolve
-        from cepletter.message.personal import render_personal
-        from cepletter.review.signoff import record_approval
+        from cepletter.review.signoff import approve
 
         with self.lock:
             if self.issue_id is None or self.error is not None:
                 raise UsageError("there is no issue that loads to approve", "Fix or open the issue first.")
-            settings = self._fresh_settings()
-            rendered = render_personal(settings, resolve(settings.issues_dir, self.issue_id))
-            record_approval(settings, rendered.issue_id, content_digest(rendered), by, subject=rendered.subject)
-            self.on_event(f"{rendered.issue_id} approved by {' '.join(by.split())}")
+            done = approve(self._fresh_settings(), self.issue_id, by)
+            self.on_event(f"{self.issue_id} approved by {done[0].by}")
             self._build_preview()
             self._bump()
-            return " ".join(by.split())
+            return done[0].by
 
 
 # ---------------------------------------------------------------- helpers
@@ -484,14 +477,14 @@ def recipients(settings: Settings) -> list[Recipient]:
 
 def review_status(settings: Settings, built: Preview) -> dict[str, Any]:
     """Whether this exact content was tested or approved, and the command that sends it to the list."""
-    from cepletter.deliver.send import find_review, needs_review
-    from cepletter.deliver.transports import make_transport
+    from cepletter.deliver.send import find_review
 
-    found = find_review(settings, built.rendered)
     try:
-        needed = needs_review(make_transport(settings))
-    except CepletterError:
-        needed = True
+        found = find_review(settings, built.rendered)
+    except CepletterError:  # say a from that is no address: the preview's checks say so
+        found = None
+    # What `send` would ask for, without making a transport (which looks up the SMTP password).
+    needed = settings.delivery.transport == "smtp"
     root = shlex.quote(str(settings.root))
     return {
         "reviewed": found is not None,

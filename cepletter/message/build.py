@@ -319,6 +319,12 @@ class MessageFactory:
             header += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
         return header.encode("ascii", "replace")
 
+    def reviewed_headers(self) -> bytes:
+        """The headers every subscriber gets alike, exactly as sent: From, Subject, Reply-To,
+        List-Id, and List-Unsubscribe (with List-Unsubscribe-Post) for the unsubscribe URL as
+        configured, before each recipient's {email} and {token} are filled in."""
+        return self._head + self._tail + self._unsubscribe_headers(self._unsubscribe_template or "")
+
     def build(self, recipient: Recipient, *, eight_bit: bool = True) -> Built:
         """The message for one recipient; ``eight_bit=False`` for a server without 8BITMIME."""
         values = self.rendered.values_for(recipient)

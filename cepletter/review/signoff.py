@@ -1,8 +1,12 @@
 """Review sign-off: which exact content was tested or approved, by whom and when.
 
-An SMTP send to the list needs a sign-off for the content it sends: the
-subject, HTML and text of the web version (no personal data), as one hash.
-Any edit changes the hash, so it needs a new test send or approval.
+An SMTP send to the list needs a sign-off for the content it sends: every
+header subscribers see or that decides where their replies and unsubscribes
+go (From, Reply-To, Subject, List-Id, List-Unsubscribe and -Post, exactly as
+the message factory writes them), and the HTML and text of the web version
+(no personal data), as one hash (`content_hash`, the only place it is made).
+Any edit, to the issue or to those settings, changes the hash, so it needs a
+new test send or approval.
 
 The records live in ``issues/<ID>/review.jsonl``: append-only, one JSON object
 per line, readable and git-friendly. A line cut short by a crash is ignored.
@@ -25,6 +29,7 @@ from cepletter.issue.folder import ISSUE_FILE, issue_path
 
 if TYPE_CHECKING:
     from cepletter.config import Settings
+    from cepletter.message.personal import PersonalIssue
 
 REVIEW_FILE = "review.jsonl"
 KINDS = ("test", "approval")
@@ -51,18 +56,82 @@ class SignOff:
         return f"test sent to {sent_to} by {self.who} on {when}"
 
 
-def content_hash(subject: str, html: str, text: str) -> str:
-    """SHA-256 (hex) over the subject, HTML and text, each prefixed by its length.
+def content_hash(settings: Settings, rendered: PersonalIssue) -> str:
+    """The hash of what subscribers get of ``rendered`` (one edition): the reviewed headers, HTML and text.
+
+    The headers come from the factory that builds the messages, so the hash
+    covers exactly what is sent; the bodies are the web version's.
+    """
+    from cepletter.message.build import MessageFactory
+
+    html, text = rendered.web()
+    return hash_parts(MessageFactory(settings, rendered).reviewed_headers(), html.encode("utf-8"),
+                      text.encode("utf-8"))
+
+
+def hash_parts(*parts: bytes) -> str:
+    """SHA-256 (hex) over ``parts``, each prefixed by its length.
 
     The length prefixes keep the parts apart: moving text from the end of the
     HTML to the start of the text gives a different hash.
     """
     digest = hashlib.sha256()
-    for part in (subject, html, text):
-        data = part.encode("utf-8")
+    for data in parts:
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One edition's content approved by `approve`."""
+
+    rendered: PersonalIssue
+    digest: str
+    by: str
+    earlier: SignOff | None  # the latest earlier sign-off of the same content
+    editions: int = 1  # how many language editions the issue has
+
+    @property
+    def subject(self) -> str:
+        return self.rendered.subject
+
+
+def approve(settings: Settings, issue_id: str | None, by: str, *, language: str | None = None) -> list[Approval]:
+    """Record that ``by`` approved the issue's content as it is now (default: the latest issue).
+
+    Every language edition, or only the one in ``language``. The work of
+    `cepletter approve` and of the desk's Approve button.
+    """
+    from cepletter.issue.file import resolve
+    from cepletter.message.personal import render_editions
+
+    issue = resolve(settings.issues_dir, issue_id)
+    rendered = render_editions(settings, issue)
+    chosen = list(rendered.editions)
+    if language is not None:
+        from cepletter import i18n
+
+        chosen = [e for e in chosen if e.language == i18n.normalise(language)]
+        if not chosen:
+            raise UsageError(f"--lang {language}: issue {issue.id} has no such edition "
+                             f"(it has: {', '.join(e.language for e in rendered.editions)})")
+    return approve_editions(settings, chosen, by, len(rendered.editions))
+
+
+def approve_editions(settings: Settings, chosen: list[PersonalIssue], by: str, editions: int = 1) -> list[Approval]:
+    """Record an approval by ``by`` of each of ``chosen`` (rendered editions of one issue, of ``editions``)."""
+    name = " ".join(by.split())
+    if not name:
+        raise UsageError("--by: give the name of the person who approved the issue", 'e.g. --by "Anna Jansen"')
+    # Every hash first: a setting that cannot be sent (say a bad from) records nothing.
+    hashed = [(rendered, content_hash(settings, rendered)) for rendered in chosen]
+    done: list[Approval] = []
+    for rendered, digest in hashed:
+        earlier = find_signoff(settings, rendered.issue_id, digest)
+        record_approval(settings, rendered.issue_id, digest, name, subject=rendered.subject)
+        done.append(Approval(rendered, digest, name, earlier, editions))
+    return done
 
 
 def review_path(settings: Settings, issue_id: str) -> Path:
