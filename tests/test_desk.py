@@ -750,3 +750,62 @@ def test_no_script_from_the_email_runs_in_the_preview(
     assert frame.locator("script").count() == 0
     assert frame.locator("body").get_attribute("data-ran") is None
     assert page.title() == "cepletter desk"
+
+
+@pytest.mark.browser
+def test_preview_toggles_subscriber_findings_filter_move_to_section_and_remove(
+        tmp_path: Path, serve: Callable[..., DeskServer], open_page: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    root = workspace(tmp_path)
+    path = drafted(root, [2, 3])  # two categories: two sections
+    page = open_page(serve(root, "2025-12"))
+    frame_box = page.locator("#frame")
+    frame = page.frame_locator("#frame")
+    expect(frame.locator("body")).to_contain_text("Dear Anna Jansen")
+
+    # the toggles
+    page.get_by_role("radio", name="Phone (375 px)").check()
+    expect(frame_box).to_have_attribute("width", "375")
+    page.get_by_role("radio", name="Desktop (600 px)").check()
+    expect(frame_box).to_have_attribute("width", "600")
+    page.get_by_role("checkbox", name="Images off").check()
+    expect(frame.locator("img")).not_to_have_count(0)
+    expect(frame.locator("img[src]")).to_have_count(0)
+    page.get_by_role("checkbox", name="Dark mode").check()
+    wait_until(lambda: "min-width: 0px" in (frame_box.get_attribute("srcdoc") or ""), "the dark rules apply")
+    page.get_by_role("checkbox", name="Text version").check()
+    text = page.get_by_role("region", name="Preview").locator("pre")
+    expect(text).to_contain_text(load(path).items[0].title)
+    expect(frame_box).to_be_hidden()
+    page.get_by_role("checkbox", name="Text version").uncheck()
+
+    # another subscriber's copy
+    page.get_by_role("combobox", name="Show as").select_option("pieter.de.vries@example.org")
+    expect(frame.locator("body")).to_contain_text("Dear Pieter de Vries")
+
+    # a finding, linked to its field
+    long_subject = "A subject that goes on and on, far longer than any inbox can ever show in its list"
+    page.get_by_role("textbox", name="Subject", exact=True).fill(long_subject)
+    checks = page.get_by_role("region", name="Checks")
+    expect(checks).to_contain_text(f"the subject has {len(long_subject)} characters")
+    checks.get_by_role("button", name="Go to Subject").click()
+    expect(page.get_by_role("textbox", name="Subject", exact=True)).to_be_focused()
+
+    # the candidates' filter
+    names = [c["title"] for c in Desk(root, "2025-12").state()["candidates"]]
+    page.get_by_role("searchbox", name="Filter candidates").fill("RESCALED")
+    expect(page.locator(".candidate-title")).to_have_text([n for n in names if "RESCALED" in n])
+    page.get_by_role("searchbox", name="Filter candidates").fill("")
+    expect(page.locator(".candidate-title")).to_have_count(len(names))
+
+    # "Move to section…" with the keyboard's select, then Remove puts it back among the candidates
+    first, second = load(path).items
+    page.get_by_role("combobox", name=f"Move to section: {first.title}").select_option(label=load(path).sections[1].heading)
+    wait_until(lambda: [i.title for i in load(path).sections[-1].items] == [second.title, first.title],
+               "the item is in the other section")
+    page.get_by_role("button", name=f"Remove: {first.title}", exact=True).click()
+    wait_until(lambda: titles_in_file(path) == [second.title], "the item is removed")
+    expect(page.get_by_role("checkbox", name=first.title, exact=True)).not_to_be_checked()
+    expect(page.get_by_role("checkbox", name=second.title, exact=True)).to_be_checked()
+    assert page.errors == []
