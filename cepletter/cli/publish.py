@@ -57,24 +57,28 @@ def archive(env: Env, output: Path | None) -> None:
 @click.command()
 @click.argument("issue_id", required=False, metavar="[ID]")
 @click.option("--by", "by", required=True, metavar="NAME", help="Who reviewed and approves it.")
+@click.option("--lang", "language", metavar="LANG",
+              help="Approve only the edition in LANG (default: every language edition of the issue).")
 @pass_env
-def approve(env: Env, issue_id: str | None, by: str) -> None:
+def approve(env: Env, issue_id: str | None, by: str, language: str | None) -> None:
     """Record that this exact content of an issue was reviewed and approved.
 
     Sending to the list over SMTP needs an approval, or a test send
     (cepletter send --test ADDR) of the same subject, HTML and text. Any edit
     afterwards needs a new approval. The record goes to issues/<ID>/review.jsonl.
-    Default ID: the latest issue.
+    Default ID: the latest issue. An issue with translations (issue.<lang>.md)
+    needs each language edition approved; without --lang, all are.
 
     \b
     Example:
       cepletter approve 2025-12 --by "Anna Jansen"
+      cepletter approve --lang fr --by "Marie Dubois"
     """
     from cepletter.review.signoff import approve as approve_issue
     from cepletter.review.signoff import review_path
 
     settings = env.settings
-    done = approve_issue(settings, issue_id, by)
+    done = approve_issue(settings, issue_id, by, language=language)
     for approval in done:
         which = f" ({approval.rendered.language} edition)" if approval.editions > 1 else ""
         if approval.earlier is not None:
