@@ -12,6 +12,7 @@ import difflib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,7 +41,8 @@ from cepletter.workspace import init_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 CONFIG = """\
 [newsletter]
 name = "CEP Newsletter"
@@ -467,6 +469,8 @@ def open_page(chromium: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
             profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS,
             viewport={"width": width, "height": height})
         contexts.append(context)
+        # Tests talk to 127.0.0.1 only: the email's images on the web are never fetched.
+        context.route(re.compile(r"^(?!http://127\.0\.0\.1:)[a-z]+://"), lambda route: route.abort())
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
