@@ -33,6 +33,10 @@ class NewsletterSettings:
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
     subscribe_url: str | None = None  # the web archive's Subscribe link
+    # The line above the intro: {name} is the subscriber's name; greeting_fallback is the
+    # line for one without a name; "" for no greeting. None: the theme's, in the edition's language.
+    greeting: str | None = None
+    greeting_fallback: str | None = None
     postal_address: str = ""
     language: str = "en"
     timezone: str = "Europe/Brussels"
@@ -162,6 +166,8 @@ _NEWSLETTER: dict[str, _Spec] = {
     "unsubscribe_url": (_STR, False, None),
     "unsubscribe_mailto": (_STR, False, None),
     "subscribe_url": (_STR, False, None),
+    "greeting": (_STR, False, None),
+    "greeting_fallback": (_STR, False, None),
     "postal_address": (_STR, False, None),
     "language": (_STR, False, None),
     "timezone": (_STR, False, None),
@@ -320,6 +326,7 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
     nl["from_"] = nl.pop("from")
     newsletter = NewsletterSettings(**nl, utm=utm)
     _check_timezone(c, newsletter.timezone)
+    _check_greeting(c, newsletter)
     _check_language(c, newsletter.language)
     _check_urls(c, newsletter)
 
@@ -393,6 +400,23 @@ def _check_return_path(c: _Checker, value: str | None) -> None:
         if name != "token":
             raise c.fail("delivery", "return_path", f"unknown placeholder {{{name}}}",
                          "Use {token} for the per-subscriber code, or no placeholder.")
+
+
+def _check_greeting(c: _Checker, nl: NewsletterSettings) -> None:
+    """A greeting with {name} needs the line for a subscriber without a name; {name} is its only placeholder."""
+    for key, value in (("greeting", nl.greeting), ("greeting_fallback", nl.greeting_fallback)):
+        for name in _PLACEHOLDER.findall(value or ""):
+            if name != "name" or key == "greeting_fallback":
+                raise c.fail("newsletter", key, f"{{{name}}} cannot be filled in here",
+                             'Write {name} in greeting only, e.g. greeting = "Dear {name},".')
+        if value is not None and "\n" in value:
+            raise c.fail("newsletter", key, "must be one line", 'Write it like greeting = "Dear {name},".')
+    if nl.greeting and "{name}" in nl.greeting and not (nl.greeting_fallback or "").strip():
+        raise ConfigError(
+            f"{c.path.name}: [newsletter] greeting_fallback: missing; {nl.greeting!r} needs a line for "
+            "subscribers without a name",
+            'Add greeting_fallback = "Dear reader," (in the greeting\'s language) under [newsletter].',
+        )
 
 
 def _check_timezone(c: _Checker, name: str) -> None:

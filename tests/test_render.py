@@ -71,7 +71,7 @@ def test_values_land_escaped_in_text_and_url_in_link(settings: Settings) -> None
 
 def test_slots_cover_every_recipient_value(settings: Settings) -> None:
     rendered = render_personal(settings, make_issue(settings))
-    assert rendered.html.keys == {"recipient.name|fallback:reader", "unsubscribe_url"}
+    assert rendered.html.keys == {"recipient.name|greeting:12:Dear {name},|fallback:Dear reader,", "unsubscribe_url"}
     assert rendered.text.keys == rendered.html.keys
     # the static parts carry no trace of a placeholder
     assert not any("cepslot" in part for part in rendered.html.parts + rendered.text.parts)
@@ -358,11 +358,68 @@ def test_render_times_are_reported(settings: Settings) -> None:
     assert timings.total >= timings.inline
 
 
-def test_an_intro_that_greets_is_not_greeted_twice(settings: Settings) -> None:
-    issue = make_issue(settings, intro="Dear colleagues,\n\nWelcome to our winter issue.")
-    html, text = render_personal(settings, issue).fill(recipient("Anna"))
-    assert "Dear Anna" not in html and "Dear Anna" not in text
-    assert text.count("Dear colleagues,") == 1 and html.count("Dear colleagues,") == 1
+GREETINGS = """
+greeting = "Beste {name},"
+greeting_fallback = "Beste lezer,"
+"""
+
+
+@pytest.mark.parametrize(("config", "intro", "named", "nameless"), [
+    # The theme's greeting, whatever the intro's first words: nothing is guessed.
+    pytest.param("", "Dear colleagues,\n\nWelcome.", "Dear Anna Jansen,", "Dear reader,", id="default"),
+    pytest.param("", "Beste collega's,\n\nWelkom.", "Dear Anna Jansen,", "Dear reader,", id="default-dutch-intro"),
+    pytest.param(GREETINGS, "Welkom.", "Beste Anna Jansen,", "Beste lezer,", id="set"),
+    pytest.param('greeting = "Hello all,"\n', "Welcome.", "Hello all,", "Hello all,", id="without-a-name"),
+    pytest.param('greeting = ""\n', "Dear colleagues,\n\nWelcome.", None, None, id="none"),
+])
+def test_the_greeting_is_the_setting_never_a_guess(
+        tmp_path: Path, config: str, intro: str, named: str | None, nameless: str | None) -> None:
+    from renderkit import CONFIG
+
+    settings = make_workspace(tmp_path / "ws", CONFIG.replace('timezone = "', config + 'timezone = "'))
+    issue = make_issue(settings, intro=intro)
+    rendered = render_personal(settings, issue)
+    for person, line in ((recipient("Anna Jansen"), named), (recipient(""), nameless)):
+        html, text = rendered.fill(person)
+        assert (html, text) == render_full(settings, issue, base_values(settings, person))
+        page = lxml_html.fromstring(html)
+        greeting = [p.text_content() for p in page.xpath("//p[@class='greeting']")]
+        assert greeting == ([line] if line else [])
+        first = text.split("\n\n")[1]  # after the title block
+        assert first == (line or intro.split("\n")[0])
+    assert intro.split("\n")[0] in rendered.fill(recipient("Anna Jansen"))[1]
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ('greeting = "Dear {name},"\n', "[newsletter] greeting_fallback: missing; 'Dear {name},' needs a line for "
+                                     "subscribers without a name"),
+    ('greeting = "Dear {first},"\ngreeting_fallback = "Hi,"\n', "[newsletter] greeting: {first} cannot be filled in"),
+    ('greeting = "Dear {name},"\ngreeting_fallback = "Dear {name},"\n',
+     "[newsletter] greeting_fallback: {name} cannot be filled in here"),
+    ('greeting = 3\n', "[newsletter] greeting: expected a string, got 3"),
+])
+def test_a_greeting_setting_that_cannot_work_is_named(tmp_path: Path, run, config: str, message: str) -> None:
+    from renderkit import CONFIG
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "cepletter.toml").write_text(CONFIG.replace('timezone = "', config + 'timezone = "'), encoding="utf-8")
+    result = run("-C", str(root), "check")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cepletter.toml"), result.stderr
+    assert message in result.stderr.splitlines()[0]
+
+
+def test_preview_greets_each_subscriber_as_the_setting_says(tmp_path: Path, run) -> None:
+    from renderkit import CONFIG
+
+    settings = make_workspace(tmp_path, CONFIG.replace('timezone = "', GREETINGS + 'timezone = "'),
+                              subscribers="email,name\nanna@example.org,Anna Jansen\n")
+    make_issue(settings, intro="Beste collega's,\n\nWelkom.")
+    result = run("-C", str(tmp_path), "preview", "--text")
+    assert result.exit_code == 0, result.stderr
+    assert "Beste Anna Jansen,\n\nBeste collega's," in result.stdout
+    assert "Dear" not in result.stdout
 
 
 def test_events_read_in_date_order_in_the_newsletter_time_zone(settings: Settings) -> None:

@@ -6,7 +6,6 @@ renderer, as placeholder slots or as one subscriber's real values.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from datetime import time as dt_time
 from types import SimpleNamespace
@@ -121,7 +120,6 @@ def build_context(settings: Settings, issue: Issue, has_unsubscribe: bool, *,
             date_text=markup.long_date(issue.date, tz, language),
             date_iso=issue.date.isoformat(),
             year=issue.date.year,
-            intro_greets=bool(_GREETING.match(issue.intro)),
             intro_html=Markup(markup.markdown_html(issue.intro)) if issue.intro.strip() else "",
             intro_text=markup.markdown_text(issue.intro) if issue.intro.strip() else "",
             sections=sections,
@@ -167,8 +165,20 @@ def edition_page(issue_id: str, language: str, main_language: str) -> str:
     return f"{issue_id}/{i18n.normalise(language)}/"
 
 
-# An intro that opens with its own greeting ("Dear colleagues,") is not greeted twice.
-_GREETING = re.compile(r"\s*(dear|hello|hi|greetings|good (morning|afternoon|evening))\b", re.I)
+def greeting_lines(settings: Settings, language: str, catalogue: i18n.Catalogue) -> tuple[str, str]:
+    """(the greeting with {name}, the one for a subscriber without a name) of an edition in ``language``.
+
+    ``[newsletter] greeting`` and ``greeting_fallback`` when set (for editions in
+    the newsletter's own language; "" means none), else the theme's, translated.
+    Never guessed from the intro: one that starts "Dear colleagues," is greeted
+    too, unless greeting = "".
+    """
+    nl = settings.newsletter
+    if nl.greeting is not None and i18n.normalise(language) == i18n.normalise(nl.language):
+        return nl.greeting, nl.greeting_fallback or nl.greeting
+    # Translators: %(name)s is the subscriber's name; without one, it is the translation of "reader" (e.g. "Madame, Monsieur" after "Bonjour").
+    line = catalogue.gettext("Dear %(name)s,")
+    return line.replace("%(name)s", "{name}"), line % {"name": catalogue.gettext("reader")}
 
 
 def _sort_key(when: date | datetime) -> tuple[date, dt_time]:

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import cepletter
 from cepletter.errors import TemplateError
 from cepletter.issue.preheader import of_issue
-from cepletter.render.context import build_context, edition_language, personal_unsubscribe, static_unsubscribe_url
+from cepletter.render.context import (
+    build_context,
+    edition_language,
+    greeting_lines,
+    personal_unsubscribe,
+    static_unsubscribe_url,
+)
 from cepletter.render.linewrap import layout_html
 from cepletter.render.rendered import RenderedIssue
 from cepletter.render.slots import (
@@ -32,6 +38,7 @@ from cepletter.render.slots import (
     ValueRecipient,
     check_no_stray_tokens,
     fallback,
+    greeting,
     split_html,
     split_text,
 )
@@ -279,6 +286,7 @@ def _render(settings: Settings, issue: Issue, timings: Timings, cache: bool) -> 
     language = edition_language(settings, issue)
     catalogue = context[CATALOGUE_KEY] = i18n.catalogue(language)
     context["recipient"] = TokenRecipient(registry)
+    context["greeting"] = greeting(context["recipient"].name, *greeting_lines(settings, language, catalogue))
     context["unsubscribe_url"] = (
         registry.slot(UNSUBSCRIBE_KEY, known_nonempty=True)
         if personal_unsubscribe(settings) else static_unsubscribe_url(settings)
@@ -335,15 +343,19 @@ def render_full(settings: Settings, issue: Issue, values: Mapping[str, str], *,
 
     env = environment(settings)
     context = build_context(settings, issue, bool(static_unsubscribe_url(settings)), web_page=web_page)
-    context[CATALOGUE_KEY] = i18n.catalogue(edition_language(settings, issue))
+    language = edition_language(settings, issue)
+    context[CATALOGUE_KEY] = i18n.catalogue(language)
+    lines = greeting_lines(settings, language, context[CATALOGUE_KEY])
     unsubscribe = values.get(UNSUBSCRIBE_KEY, "")
     # The HTML is laid out in lines with each value marked, as the fast path marks
     # it with a token, so that lines fall where they fall for every recipient.
     marks = ValueMarks()
     context["recipient"] = ValueRecipient(values, marks)
+    context["greeting"] = greeting(context["recipient"].name, *lines)
     context["unsubscribe_url"] = marks.mark(unsubscribe) if personal_unsubscribe(settings) else unsubscribe
     page = marks.strip(layout_html(inline_css(_render_template(env, HTML_TEMPLATE, context)), opaque=marks.pattern))
     context["recipient"] = ValueRecipient(values)
+    context["greeting"] = greeting(context["recipient"].name, *lines)
     context["unsubscribe_url"] = unsubscribe
     text = _render_template(env, TEXT_TEMPLATE, context)
     return page, text

@@ -24,6 +24,7 @@ Escaper = Callable[[str], str]
 
 UNSUBSCRIBE_KEY = "unsubscribe_url"
 FALLBACK_SEP = "|fallback:"
+GREETING_SEP = "|greeting:"  # key: recipient.name|greeting:<length>:<line with {name}>|fallback:<line>
 
 
 # What to write instead of taking a per-recipient value apart in a template.
@@ -62,6 +63,8 @@ class Slot(str):
     @property
     def shown(self) -> str:
         """The value as a template writes it: ``recipient.name | fallback("reader")``."""
+        if GREETING_SEP in self.key:
+            return "greeting"
         if FALLBACK_SEP not in self.key:
             return self.key
         name, default = self.key.split(FALLBACK_SEP, 1)
@@ -228,8 +231,31 @@ def fallback(value: Any, default: str = "") -> Any:
     return value if value else default
 
 
+def greeting(value: Any, line: str, fallback_line: str) -> Any:
+    """The greeting for the subscriber whose name is ``value``: ``line`` with {name} filled in,
+    or ``fallback_line`` for a subscriber without a name.
+
+    With tokens it is a slot of its own, worked out per recipient (see `resolve_value`).
+    """
+    if "{name}" not in line:
+        return line
+    if isinstance(value, Slot):
+        # The line's length goes first, so that no text in it can be read as a separator.
+        key = f"{value.key}{GREETING_SEP}{len(line)}:{line}{FALLBACK_SEP}{fallback_line}"
+        return value.registry.slot(key, known_nonempty=bool(fallback_line))
+    if isinstance(value, MarkedValue):
+        return value.marks.mark(line.replace("{name}", value.plain) if value.plain else fallback_line)
+    return line.replace("{name}", value) if value else fallback_line
+
+
 def resolve_value(key: str, base: Mapping[str, str]) -> str:
     """The value of ``key`` for a recipient whose plain values are ``base``."""
+    if GREETING_SEP in key:
+        name, rest = key.split(GREETING_SEP, 1)
+        length, _, rest = rest.partition(":")
+        line, default = rest[: int(length)], rest[int(length) + len(FALLBACK_SEP):]
+        value = base.get(name, "")
+        return line.replace("{name}", value) if value else default
     if FALLBACK_SEP in key:
         name, default = key.split(FALLBACK_SEP, 1)
         return base.get(name, "") or default
