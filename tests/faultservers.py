@@ -12,6 +12,15 @@ Built on ``smtpservers.SmtpServer`` (same ``messages``, ``received_by()`` and
                                             # RCPT of that address always answered with that reply
     server.pause(); ...; server.resume()    # gone for a while, back on the same port
 
+Logins (``auth={"user": "password"}``: AUTH PLAIN and LOGIN, checked as UTF-8):
+
+    FaultServer(auth=..., echo_credentials=True)  # a 535 repeating the credentials: decoded,
+                                            # and the base64 of the password, of "\0user\0password"
+                                            # and of each LOGIN step
+    FaultServer(auth=..., logins_allowed=1) # only the first login succeeds; later ones are refused
+    FaultServer(auth=..., auth_mechanisms=("LOGIN",))  # offer only these mechanisms
+    server.mail_pipelined                   # per MAIL: whether the client sent its RCPT with it
+
 After the final dot, and in reply to MAIL, RCPT and DATA:
 
     FaultServer(drop_after_dot={"a@example.org": 1})   # whole message read, then hang up: no reply
@@ -33,13 +42,42 @@ call uncertain.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from smtpservers import Received, SmtpServer, _Authenticator, _FreePortController, _Handler
+
+
+class _EchoingAuthenticator(_Authenticator):
+    """smtpservers' authenticator, refusing as ``FaultServer`` says (``logins_allowed``, ``echo_credentials``)."""
+
+    def __init__(self, owner: FaultServer, users: dict[str, str]) -> None:
+        super().__init__(users)
+        self.owner = owner
+        self.received: list[tuple[str, bytes, bytes]] = []  # (mechanism, user, password) as the server decoded them
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
+        owner = self.owner
+        if isinstance(auth_data, LoginPassword):
+            self.received.append((mechanism, auth_data.login, auth_data.password))
+        with owner.lock:
+            owner.login_attempts += 1
+            allowed = owner.logins_allowed is None or owner.login_attempts <= owner.logins_allowed
+        result = super().__call__(server, session, envelope, mechanism, auth_data) if allowed else AuthResult(
+            success=False, handled=False)
+        if result.success or not owner.echo_credentials or not isinstance(auth_data, LoginPassword):
+            return result
+        user, password = auth_data.login, auth_data.password
+        b64 = [base64.b64encode(data).decode("ascii") for data in (password, b"\0" + user + b"\0" + password, user)]
+        echo = (f"535-5.7.8 Authentication failed for {user.decode('utf-8', 'replace')} "
+                f"with password {password.decode('utf-8', 'replace')}\r\n"
+                f"535 5.7.8 you sent {b64[1]} (PLAIN), or {b64[2]} then {b64[0]} (LOGIN)")
+        # As bytes: aiosmtpd would encode a str as ASCII, and the password may not be.
+        return AuthResult(success=False, handled=False, message=echo.encode("utf-8"))  # type: ignore[arg-type]
 
 
 class _FaultHandler(_Handler):
@@ -184,6 +222,9 @@ class FaultServer(SmtpServer):
         seed: int = 6,
         port: int = 0,
         auth: dict[str, str] | None = None,
+        echo_credentials: bool = False,
+        logins_allowed: int | None = None,
+        auth_mechanisms: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__()
         self.p451 = p451
@@ -214,10 +255,15 @@ class FaultServer(SmtpServer):
         self._kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "ready_timeout": 10.0, "decode_data": False}
         if data_size_limit is not None:
             self._kwargs["data_size_limit"] = data_size_limit
+        self.echo_credentials = echo_credentials
+        self.logins_allowed = logins_allowed  # None: every login with the right password succeeds
+        self.login_attempts = 0
         if auth:
             # Plain AUTH on 127.0.0.1, as smtpservers.SmtpServer does it; MAIL needs a login.
-            self.authenticator = _Authenticator(auth)
+            self.authenticator = _EchoingAuthenticator(self, auth)
             self._kwargs.update(authenticator=self.authenticator, auth_require_tls=False, auth_required=False)
+            if auth_mechanisms is not None:
+                self._kwargs["auth_exclude_mechanism"] = [m for m in ("PLAIN", "LOGIN") if m not in auth_mechanisms]
         self.handler = _FaultHandler(self)
         self.controller = _FaultController(self, self.handler, port=port, **self._kwargs)
         self.running = False

@@ -148,3 +148,84 @@ def test_failures_with_debug_never_show_the_password(
     for text in (result.stdout, result.stderr, captured.out, captured.err):
         assert not leaks(text.encode()), text
     assert scan_workspace(ws) == {}
+
+
+UTF8_SECRET = "Pässwörd-用户-cepletter-9c2d"
+
+
+def every_form(password: str, user: str = "newsletter") -> list[str]:
+    """The password as typed and as each mechanism sends it: AUTH PLAIN and each AUTH LOGIN step."""
+    raw = password.encode()
+    return [password, base64.b64encode(raw).decode(), base64.b64encode(b"\0" + user.encode() + b"\0" + raw).decode()]
+
+
+def echoing_send(tmp_path: Path, run: Invoke, password: str, mechanism: str, **faults: object) -> tuple[
+        object, Path, object]:
+    from faultservers import FaultServer
+
+    server = FaultServer(auth={"newsletter": password}, echo_credentials=True, auth_mechanisms=(mechanism,),
+                         **faults)  # type: ignore[arg-type]
+    with server:
+        ws = smtp_workspace(tmp_path / "ws", server.port)
+        (ws / "cepletter.toml").write_text(
+            (ws / "cepletter.toml").read_text(encoding="utf-8").replace("rate = 10", "rate = 1000")
+            .replace("connections = 2", "connections = 1"),
+            encoding="utf-8")
+        assert run("-C", str(ws), "draft", "--all", "--issue", "2026-01").exit_code == 0
+        write_intro(ws, "2026-01")
+        result = run("--debug", "-C", str(ws), "send", "2026-01", "--yes", "--unreviewed",
+                     env={"CEPLETTER_SMTP_PASSWORD": password})
+    return result, ws, server
+
+
+@pytest.mark.parametrize("password", [SECRET, UTF8_SECRET], ids=["ascii", "utf8"])
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_535_that_echoes_the_credentials_is_shown_without_them(
+        tmp_path: Path, run: Invoke, capfd: pytest.CaptureFixture[str], mechanism: str, password: str) -> None:
+    # The server refuses every login, repeating the user, the password and the base64 it got.
+    result, ws, server = echoing_send(tmp_path, run, password, mechanism, logins_allowed=0)
+    assert server.authenticator.received == [(mechanism, b"newsletter", password.encode())]  # type: ignore[attr-defined]
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    shown = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert "refused the login of newsletter: 535" in shown
+    assert "[password hidden]" in shown and "Authentication failed for newsletter" in shown
+    captured = capfd.readouterr()
+    for text in (shown, captured.out, captured.err):
+        assert [form for form in every_form(password) if form in text] == [], text
+    assert [str(p) for p in ws.rglob("*") if p.is_file()
+            and any(form.encode() in p.read_bytes() for form in every_form(password))] == []
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_an_echoing_535_on_a_reconnect_during_the_send_stays_out_of_the_journal(
+        tmp_path: Path, run: Invoke, mechanism: str) -> None:
+    # The first login works; the first MAIL is answered 421 (the session ends), so the sender
+    # connects again, and that login is refused with the credentials echoed.
+    result, ws, server = echoing_send(tmp_path, run, UTF8_SECRET, mechanism, logins_allowed=1,
+                                      odd_mail={1: "421 4.3.0 Closing, come back later"})
+    assert server.login_attempts == 2  # type: ignore[attr-defined]
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    shown = result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert "refused the login of newsletter: 535" in shown and "[password hidden]" in shown
+    journal = ws / "issues" / "2026-01" / "send-log.jsonl"
+    assert journal.exists() and b'"event": "start"' in journal.read_bytes()
+    for form in every_form(UTF8_SECRET):
+        assert form not in shown
+        assert form.encode() not in journal.read_bytes()
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_non_ascii_password_is_sent_as_utf8(tmp_path: Path, run: Invoke, mechanism: str) -> None:
+    # The server decodes what it got and compares it, as UTF-8, with the password it knows.
+    from faultservers import FaultServer
+
+    with FaultServer(auth={"newsletter": UTF8_SECRET}, auth_mechanisms=(mechanism,)) as server:
+        ws = smtp_workspace(tmp_path / "ws", server.port)
+        assert run("-C", str(ws), "draft", "--all", "--issue", "2026-01").exit_code == 0
+        write_intro(ws, "2026-01")
+        result = run("-C", str(ws), "send", "2026-01", "--test", "me@example.org",
+                     env={"CEPLETTER_SMTP_PASSWORD": UTF8_SECRET})
+    assert result.exit_code == 0, result.stderr
+    assert server.authenticator.received == [(mechanism, b"newsletter", UTF8_SECRET.encode("utf-8"))]
+    assert server.authenticator.logins == [f"{mechanism}:newsletter"]
+    assert server.received_by() == {"me@example.org": 1}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cepletter.config import Settings, SmtpSettings
-from cepletter.deliver import credentials
+from cepletter.deliver import credentials, smtpauth
 from cepletter.errors import DeliveryError
 
 PASSWORD_ENV = "CEPLETTER_SMTP_PASSWORD"
@@ -454,12 +454,13 @@ class SmtpTransport:
                 client.starttls(context=self._context)
                 client.ehlo()
             if smtp.username and self._password is not None:
-                client.login(smtp.username, self._password)
+                smtpauth.login(client, smtp.username, self._password)
             return SmtpConnection(client, smtp.timeout)
         except smtplib.SMTPAuthenticationError as exc:
             self._discard(client)
             raise DeliveryError(
-                f"{self._where()} refused the login of {smtp.username}: {_reply(exc.smtp_code, exc.smtp_error)}",
+                f"{self._where()} refused the login of {smtp.username}: "
+                f"{_reply(exc.smtp_code, smtpauth.hide(exc.smtp_error, smtp.username, self._password))}",
                 f"Check [smtp] username and the password in {PASSWORD_ENV} or the keyring.",
             ) from None
         except smtplib.SMTPNotSupportedError:
@@ -485,7 +486,8 @@ class SmtpTransport:
             raise
         except (smtplib.SMTPException, OSError) as exc:
             self._discard(client)
-            raise ConnectFailed(f"cannot connect to {self._where()}: {_describe(exc)}") from None
+            raise ConnectFailed(f"cannot connect to {self._where()}: "
+                                f"{smtpauth.hide(_describe(exc), smtp.username, self._password)}") from None
 
     @staticmethod
     def _discard(client: smtplib.SMTP | None) -> None:
