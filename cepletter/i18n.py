@@ -104,9 +104,17 @@ def direction(tag: str) -> str:
 
 
 def display_name(tag: str, in_language: str | None = None) -> str:
-    """The language's name, in itself (``Français``) or in ``in_language``; capitalised as a label."""
-    shown = locale(tag)
-    name = shown.get_display_name(locale(in_language) if in_language else shown) or normalise(tag)
+    """The language's name, in itself (``Français``) or in ``in_language``; capitalised as a label.
+
+    ``en`` is "English", not the name of the locale its dates come from ("English (Europe)").
+    """
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        named = Locale.parse(normalise(tag), sep="-")
+    except (UnknownLocaleError, ValueError):
+        named = locale(tag)
+    name = named.get_display_name(locale(in_language) if in_language else named) or normalise(tag)
     return name[:1].upper() + name[1:]
 
 

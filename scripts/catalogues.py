@@ -132,21 +132,21 @@ def problems() -> list[str]:
     for language in LANGUAGES:
         path = po_path(language)
         if not path.is_file():
-            found.append(f"{path.relative_to(ROOT)}: missing")
+            found.append(f"{_rel(path)}: missing")
             continue
         catalog = read(language)
         have = {(m.context, m.id) for m in catalog if m.id}
         for _context, message in sorted(used - have, key=str):
-            found.append(f"{path.relative_to(ROOT)}: lacks {_shown(message)}")
+            found.append(f"{_rel(path)}: lacks {_shown(message)}")
         for _context, message in sorted(have - used, key=str):
-            found.append(f"{path.relative_to(ROOT)}: has {_shown(message)}, which nothing uses")
+            found.append(f"{_rel(path)}: has {_shown(message)}, which nothing uses")
         expected: dict[Any, str] = {}
         for m in catalog:
             if not m.id:
                 continue
             strings = m.string if isinstance(m.string, (list, tuple)) else [m.string]
             if m.fuzzy or not all(strings):
-                found.append(f"{path.relative_to(ROOT)}: {_shown(m.id)} is not translated"
+                found.append(f"{_rel(path)}: {_shown(m.id)} is not translated"
                              + (" (fuzzy)" if m.fuzzy else ""))
                 continue
             key = f"{m.context}\x04" if m.context else ""
@@ -160,11 +160,15 @@ def problems() -> list[str]:
             with mo.open("rb") as fh:
                 compiled = {k: v for k, v in gettext.GNUTranslations(fh)._catalog.items() if k != ""}
         except OSError:
-            found.append(f"{mo.relative_to(ROOT)}: missing")
+            found.append(f"{_rel(mo)}: missing")
             continue
         if compiled != expected:
-            found.append(f"{mo.relative_to(ROOT)}: does not match {path.name} (run scripts/catalogues.py)")
+            found.append(f"{_rel(mo)}: does not match {path.name} (run scripts/catalogues.py)")
     return found
+
+
+def _rel(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _shown(message: Any) -> str:
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {_rel(path)}")
     return 0
 
 

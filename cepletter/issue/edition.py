@@ -261,7 +261,7 @@ def _key(text: str) -> str:
 
 
 def _one_line(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
+    text = " ".join(re.sub(r"<[^>]*>", " ", text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

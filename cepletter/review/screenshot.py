@@ -238,9 +238,11 @@ class Browser:
         height = max(200, min(int(self.measure()["height"]), MAX_HEIGHT))
         self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
                   deviceScaleFactor=1, mobile=False)
+        # The viewport now holds the whole page. Capturing beyond it would shift a
+        # right-to-left page by the window's width beyond the viewport's.
         shot = self.call("Page.captureScreenshot", session=True, format="png",
                          clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-                         captureBeyondViewport=True)
+                         captureBeyondViewport=False)
         return base64.b64decode(shot["data"])
 
 
