@@ -162,3 +162,18 @@ def test_a_test_send_of_one_edition_reviews_only_that_one(tmp_path: Path, run: I
         assert len(server.messages) == 1
         wrong = run("-C", str(ws), "send", "--lang", "fr", "--yes")
         assert wrong.exit_code == 2 and "--lang goes with --test" in wrong.stderr
+
+
+def test_the_mbox_export_gives_each_subscriber_their_edition(tmp_path: Path, run: Invoke) -> None:
+    import mailbox
+
+    ws = _bilingual(tmp_path / "ws", 2525)
+    result = run("-C", str(ws), "export", "--format", "mbox")
+    assert result.exit_code == 0, result.stderr
+    box = mailbox.mbox(ws / "issues" / "2025-12" / "build" / "2025-12.mbox")
+    got = {}
+    for message in box:
+        parsed = _parsed(message.as_bytes())
+        got[email.utils.parseaddr(str(parsed["To"]))[1]] = _language_of(parsed)
+    box.close()
+    assert got == EDITION

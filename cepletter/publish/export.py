@@ -19,6 +19,7 @@ from cepletter.config import Settings
 from cepletter.errors import DeliveryError
 from cepletter.fsutil import atomic_file, atomic_write_bytes
 from cepletter.message.build import MessageFactory
+from cepletter.message.editions import make_factory
 from cepletter.message.personal import PersonalIssue
 from cepletter.message.subscribers import Invalid, ListCounts, read_suppressed, recipients
 
@@ -50,7 +51,7 @@ def web_bytes(settings: Settings, rendered: PersonalIssue, fmt: str) -> bytes:
 
 def write_mbox(settings: Settings, rendered: PersonalIssue, path: Path) -> ExportResult:
     """Every subscriber's message (not the suppressed or invalid) in one mbox file, streamed."""
-    factory = MessageFactory(settings, rendered)
+    factory = make_factory(settings, rendered)  # each subscriber's language edition
     suppressed = read_suppressed(settings.suppressed_path)
     result = ExportResult(path)
     counts = ListCounts()
