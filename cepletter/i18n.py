@@ -15,12 +15,13 @@ module is imported.
 from __future__ import annotations
 
 import functools
-import gettext as gettext_module
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import gettext as gettext_module
+
     from babel import Locale
 
 DOMAIN = "cepletter"
@@ -134,6 +135,8 @@ def catalogue_language(tag: str) -> str | None:
 
 @functools.lru_cache(maxsize=32)
 def _translations(name: str) -> gettext_module.GNUTranslations | None:
+    import gettext as gettext_module  # only when a text is translated: not at start-up
+
     path = LOCALE_DIR / name / "LC_MESSAGES" / f"{DOMAIN}.mo"
     try:
         with path.open("rb") as fh:
