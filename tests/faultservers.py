@@ -31,6 +31,14 @@ After the final dot, and in reply to MAIL, RCPT and DATA:
     FaultServer(odd_rcpt={"a@example.org": "252 2.1.5 Cannot VRFY user"})  # likewise RCPT (once)
     FaultServer(odd_data={"a@example.org": "250 2.0.0 Ok"})  # DATA answered without 354 (once)
 
+Inside a pipelined group (``pipelining=True`` offers PIPELINING, RFC 2920):
+
+    FaultServer(pipelining=True, drop_at_mail={5})      # the 5th MAIL: connection closed, no answer
+    FaultServer(pipelining=True, echo_rcpt={"a@example.org"})   # RCPT answered twice (once): out of step
+    FaultServer(pipelining=True, swallow_after_dot={"a@example.org"})
+                                            # after that message's 250, the next 3 commands go unanswered
+                                            # (once), like a server that drops what it had read ahead
+
 A message counts as accepted (is in ``messages``) only when the server could
 still answer 250 for it: a transaction dropped or given up during DATA is not
 a copy, exactly as a real relay discards a message it never acknowledged.
@@ -89,6 +97,9 @@ class _FaultHandler(_Handler):
         odd = self.owner.odd_rcpt.pop(address.lower(), None)
         if odd is not None:
             return odd
+        if address.lower() in self.owner.echo_rcpt:
+            self.owner.echo_rcpt.discard(address.lower())
+            await server.push("250 2.1.5 Ok")  # one reply too many: every later one answers the command before
         refusal = self.owner.refuse.get(address.lower())
         if refusal is not None:
             with self.owner.lock:
@@ -108,6 +119,11 @@ class _FaultHandler(_Handler):
         with self.owner.lock:
             self.owner.mails += 1
             odd = self.owner.odd_mail.pop(self.owner.mails, None)
+            drop = self.owner.mails in self.owner.drop_at_mail
+        if drop:
+            assert server.transport is not None
+            server.transport.close()  # gone before answering: the rest of the group is never read
+            return "421 4.3.0 Closing connection"
         if odd is not None:
             return odd
         return await super().handle_MAIL(server, session, envelope, address, mail_options)
@@ -170,14 +186,41 @@ class _FaultSMTP(SMTP):
             self.owner.live.discard(self)
         super().connection_lost(error)
 
+    swallow = 0  # commands still to leave unanswered
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        # Whether this MAIL came in a group: its RCPT already waits in what was read.
+        waiting = bytes(getattr(self._reader, "_buffer", b""))
+        with self.owner.lock:
+            self.owner.mail_pipelined.append(waiting.upper().startswith(b"RCPT"))
+        if not self._swallowed():
+            await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        if not self._swallowed():
+            await super().smtp_RCPT(arg)
+
+    def _swallowed(self) -> bool:
+        if self.swallow > 0:
+            self.swallow -= 1
+            return True
+        return False
+
     async def smtp_DATA(self, arg: str) -> None:
+        if self._swallowed():
+            return
         assert self.envelope is not None
-        for rcpt in self.envelope.rcpt_tos:
-            odd = self.owner.odd_data.pop(rcpt.lower(), None)
+        rcpts = [rcpt.lower() for rcpt in self.envelope.rcpt_tos]
+        for rcpt in rcpts:
+            odd = self.owner.odd_data.pop(rcpt, None)
             if odd is not None:
                 await self.push(odd)  # instead of 354: the message is never read
                 return
         await super().smtp_DATA(arg)
+        with self.owner.lock:
+            if any(rcpt in self.owner.swallow_after_dot for rcpt in rcpts):
+                self.owner.swallow_after_dot.difference_update(rcpts)
+                self.swallow = 3
 
     async def smtp_EHLO(self, hostname: str) -> None:
         if self.owner.close_after_greeting(self.number):
@@ -225,8 +268,12 @@ class FaultServer(SmtpServer):
         echo_credentials: bool = False,
         logins_allowed: int | None = None,
         auth_mechanisms: tuple[str, ...] | None = None,
+        pipelining: bool = False,
+        drop_at_mail: set[int] | None = None,
+        echo_rcpt: set[str] | None = None,
+        swallow_after_dot: set[str] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(pipelining=pipelining)
         self.p451 = p451
         self.p_drop_data = p_drop_data
         self.slow = {k.lower(): v for k, v in (slow or {}).items()}  # address -> times (0: always)
@@ -248,6 +295,10 @@ class FaultServer(SmtpServer):
         self.odd_rcpt = {k.lower(): v for k, v in (odd_rcpt or {}).items()}
         self.odd_data = {k.lower(): v for k, v in (odd_data or {}).items()}
         self.mails = 0
+        self.mail_pipelined: list[bool] = []  # per MAIL, in order: whether its RCPT came with it
+        self.drop_at_mail = set(drop_at_mail or ())  # MAIL numbers (from 1, across connections)
+        self.echo_rcpt = {a.lower() for a in echo_rcpt or ()}
+        self.swallow_after_dot = {a.lower() for a in swallow_after_dot or ()}
         self.holding = threading.Event()
         self.held = 0  # final dots waiting for their reply right now
         self.delay = delay  # seconds before every reply to a final dot

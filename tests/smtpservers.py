@@ -18,7 +18,8 @@ server), ``tls=ServerCert`` (offers STARTTLS with that certificate),
 ``auth={"user": "password"}`` (AUTH PLAIN and LOGIN, or only those in
 ``auth_mechanisms``; required before MAIL; ``authenticator.logins`` lists them),
 ``require_tls`` (refuse MAIL before STARTTLS), ``eightbitmime=False`` (leave
-8BITMIME out of the EHLO reply, like an old relay). ``Received.mail_options``
+8BITMIME out of the EHLO reply, like an old relay), ``pipelining`` (offer
+PIPELINING, RFC 2920), ``smtputf8`` (offer SMTPUTF8, RFC 6531). ``Received.mail_options``
 holds the MAIL FROM parameters, such as "BODY=8BITMIME".
 
 Certificates are made with ``cryptography``: ``make_ca(folder)`` gives a test
@@ -115,15 +116,18 @@ class _Handler:
         return f"250 2.0.0 Ok: queued as Q{number}"
 
 
-class _SevenBitHandler(_Handler):
-    """A server that does not offer 8BITMIME (aiosmtpd offers it whenever it keeps bytes)."""
-
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
+        """aiosmtpd's EHLO reply, with PIPELINING added or 8BITMIME left out as the server is told."""
         # With this hook aiosmtpd leaves remembering the greeting to the handler.
         session.host_name = hostname
-        return [line for line in responses if line[4:].upper() != "8BITMIME"]
+        # aiosmtpd offers 8BITMIME whenever it keeps bytes; an old relay does not.
+        lines = [line for line in responses if self.owner.eightbitmime or line[4:].upper() != "8BITMIME"]
+        if self.owner.pipelining:
+            # aiosmtpd reads commands one by one from its buffer, as RFC 2920 asks of a server.
+            lines.insert(-1, "250-PIPELINING")
+        return lines
 
 
 class _Authenticator:
@@ -163,9 +167,13 @@ class SmtpServer:
         auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
         require_tls: bool = False,
         eightbitmime: bool = True,
+        pipelining: bool = False,
+        smtputf8: bool = False,
     ) -> None:
         self.rules = {k.lower(): v for k, v in (rules or {}).items()}
         self.delay = delay
+        self.eightbitmime = eightbitmime
+        self.pipelining = pipelining
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.rcpt_counts: dict[str, int] = {}
@@ -175,6 +183,7 @@ class SmtpServer:
             "port": 0,
             "ready_timeout": 10.0,
             "decode_data": False,
+            "enable_SMTPUTF8": smtputf8,
         }
         if tls is not None:
             kwargs["tls_context"] = tls.context()
@@ -189,8 +198,7 @@ class SmtpServer:
             kwargs["auth_require_tls"] = tls is not None
             kwargs["auth_required"] = tls is not None
             kwargs["auth_exclude_mechanism"] = [m for m in ("PLAIN", "LOGIN") if m not in auth_mechanisms]
-        handler = _Handler(self) if eightbitmime else _SevenBitHandler(self)
-        self.controller = _FreePortController(handler, **kwargs)
+        self.controller = _FreePortController(_Handler(self), **kwargs)
 
     def _rule_for(self, address: str) -> str | None:
         key = address.lower()

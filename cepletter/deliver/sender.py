@@ -25,10 +25,13 @@ is never closed under a message in flight.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import heapq
 import itertools
+import math
 import random
+import re
 import signal
 import threading
 import time
@@ -36,7 +39,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from cepletter.deliver.journal import DEFERRED, FAILED, SENT, UNCERTAIN, Journal
-from cepletter.deliver.transports import ConnectFailed, Connection, Outcome, Transport, Verdict
+from cepletter.deliver.transports import (
+    ConnectFailed,
+    Connection,
+    Envelope,
+    Outcome,
+    SmtpConnection,
+    Transport,
+    Verdict,
+)
 from cepletter.errors import CepletterError
 from cepletter.message.build import Built, MessageFactory
 from cepletter.message.recipient import Recipient
@@ -46,22 +57,122 @@ class RateLimiter:
     """One token bucket shared by every connection: ``rate`` messages per second."""
 
     def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.burst = max(burst, 1.0) * self.interval
+        self._burst = max(burst, 1.0)
         self._next = time.monotonic()
         self._lock = threading.Lock()
+        self.set_rate(rate)
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Take a token, sleeping until it is due; False when stopped while waiting."""
-        if self.interval == 0.0:
-            return True
+    def set_rate(self, rate: float) -> None:
         with self._lock:
+            self.interval = 1.0 / rate if rate > 0 else 0.0
+            self.burst = self._burst * self.interval
+
+    def wait(self, stop: threading.Event, within: float | None = None) -> bool | None:
+        """Take a token, sleeping until it is due; False when stopped while waiting.
+
+        With ``within``, a token due later than that many seconds from now is not
+        taken: None.
+        """
+        with self._lock:
+            if self.interval == 0.0:
+                return True
             now = time.monotonic()
             # A bucket never holds more than `burst` seconds of unused tokens.
             slot = max(self._next, now - self.burst + self.interval)
+            if within is not None and slot - now > within:
+                return None
             self._next = slot + self.interval
         delay = slot - time.monotonic()
         return not (delay > 0 and stop.wait(delay))
+
+
+# A relay asking to slow down: a 4xx whose text says so ("421 4.7.0 Too many connections",
+# "451 4.7.1 Rate limited, try later", "454 Throttling failure: Maximum sending rate exceeded").
+_SLOW_DOWN = re.compile(r"\brate\b|too many|throttl|slow(?:ing)? down", re.IGNORECASE)
+_TEMPORARY_CODE = re.compile(r"\b4[0-9][0-9]\b")
+PACE_FLOOR = 0.2  # messages per second: the pace is never lowered below this
+CUT_GAP = 2.0  # seconds: requests to slow down that come this soon after a cut are the same one
+REGROW_SECONDS = 10.0  # without a request to slow down for this long, one more connection
+
+
+def asks_to_slow_down(outcome: Outcome) -> bool:
+    """Whether a temporary refusal is the relay's rate limit speaking (421/451 "rate", "too many"...)."""
+    if outcome.verdict is not Verdict.TEMPORARY or not _SLOW_DOWN.search(outcome.reply):
+        return False
+    return 400 <= outcome.code < 500 or _TEMPORARY_CODE.search(outcome.reply) is not None
+
+
+@dataclass
+class Throttling:
+    """How the run followed the relay's requests to slow down, for the final report."""
+
+    times: int = 0  # the pace was cut this many times
+    reply: str = ""  # the first request
+    lowest_rate: float = 0.0  # messages per second
+    lowest_connections: int = 0
+    rate: float = 0.0  # at the end of the run
+    connections: int = 0
+    full_rate: float = 0.0  # [delivery] rate and connections (or the command line's)
+    full_connections: int = 0
+
+
+class _Pace:
+    """AIMD under ``[delivery] rate``: a request to slow down halves the pace (from what was
+    really sent) and the connections; each accepted message then adds a little back, so the
+    pace regains in about ten seconds what a cut took, and one connection comes back every
+    ``REGROW_SECONDS`` without another request. ``rate`` stays the cap: the relay's quota."""
+
+    def __init__(self, limiter: RateLimiter, rate: float, connections: int) -> None:
+        self.limiter = limiter
+        self.cap = rate
+        self.rate = rate
+        self.cap_connections = connections
+        self.connections = connections
+        self.report = Throttling(full_rate=rate, full_connections=connections)
+        self._recent: collections.deque[float] = collections.deque(maxlen=64)  # when messages went out
+        self._step = 1.0  # messages per second regained per second
+        self._last_cut = -math.inf
+        self._last_change = -math.inf
+        self._lock = threading.Lock()
+
+    def went_out(self) -> None:
+        self._recent.append(time.monotonic())
+
+    def slow_down(self, reply: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_cut < CUT_GAP:
+                return
+            recent = list(self._recent)
+            sent = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0
+            before = min(self.rate, sent) if sent > 0 else self.rate
+            self.rate = max(PACE_FLOOR, before / 2)
+            self._step = max(1.0, before / 20)
+            self.connections = max(1, self.connections // 2)
+            self._last_cut = self._last_change = now
+            r = self.report
+            r.times += 1
+            r.reply = r.reply or reply
+            r.lowest_rate = self.rate if r.times == 1 else min(r.lowest_rate, self.rate)
+            r.lowest_connections = self.connections if r.times == 1 else min(r.lowest_connections, self.connections)
+            self.limiter.set_rate(self.rate)
+
+    def accepted(self) -> None:
+        if self.rate >= self.cap and self.connections >= self.cap_connections:
+            return
+        with self._lock:
+            self.rate = min(self.cap, self.rate + self._step / self.rate)
+            self.limiter.set_rate(self.rate)
+            now = time.monotonic()
+            if self.connections < self.cap_connections and now - self._last_change >= REGROW_SECONDS:
+                self.connections += 1
+                self._last_change = now
+
+    def finish(self) -> Throttling | None:
+        if not self.report.times:
+            return None
+        self.report.rate, self.report.connections = self.rate, self.connections
+        return self.report
 
 
 @dataclass
@@ -94,6 +205,7 @@ class Summary:
     interrupted: bool = False
     stopped_by: int | None = None
     elapsed: float = 0.0
+    throttling: Throttling | None = None  # the relay asked to slow down
 
     @property
     def done(self) -> int:
@@ -132,6 +244,7 @@ class Options:
 
 Progress = Callable[[Result], None]
 REQUEST_POLL = 0.1  # seconds between looks at stop requests while the workers send
+CHAIN_WAIT = 1.0  # seconds a message's content may wait for the pace to let the next one ride along
 
 
 class Sender:
@@ -162,6 +275,7 @@ class Sender:
         self._idle = threading.Event()  # every worker has finished
         self._running = 0
         self._limiter = RateLimiter(options.rate)
+        self._pace = _Pace(self._limiter, options.rate, max(1, min(options.connections, transport.max_connections)))
         self._source: Iterator[Recipient] = iter(())
         self._retries: list[_Retry] = []
         self._seq = itertools.count()
@@ -186,7 +300,7 @@ class Sender:
         self._source = iter(recipients)
         count = max(1, min(self.options.connections, self.transport.max_connections))
         workers = [
-            threading.Thread(target=self._work, args=(first if i == 0 else None,), name=f"send-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i, first if i == 0 else None), name=f"send-{i}", daemon=True)
             for i in range(count)
         ]
         self._running = count
@@ -196,6 +310,7 @@ class Sender:
         self._wait_for_workers()
         self._take_requests()  # a signal that came as the last worker finished still counts
         self.summary.elapsed = time.monotonic() - start
+        self.summary.throttling = self._pace.finish()
         if self._fatal is not None:
             raise self._fatal
         return self.summary
@@ -256,12 +371,16 @@ class Sender:
                 self._changed.wait(min(self._retries[0].due - now, 1.0) if self._retries else 1.0)
         return None
 
-    def _work(self, connection: Connection | None) -> None:
+    def _work(self, index: int, connection: Connection | None) -> None:
         try:
-            job = self._next()
-            while job is not None:
+            job: _Pending | None = None
+            while True:
+                if job is None:
+                    connection = self._park(index, connection)
+                    job = self._next()
+                    if job is None:
+                        break
                 connection, job = self._one(connection, job)
-                job = job or self._next()
         except CepletterError as exc:
             self._fatal = self._fatal or exc
             self._halt()
@@ -277,6 +396,18 @@ class Sender:
                     self._running -= 1
                     if self._running == 0:
                         self._idle.set()
+
+    def _park(self, index: int, connection: Connection | None) -> Connection | None:
+        """While the relay wants fewer connections than this worker's number, it closes its own and waits."""
+        if index < self._pace.connections:
+            return connection
+        if connection is not None:
+            connection.close()
+        with self._changed:
+            while (index >= self._pace.connections and not self.stop.is_set()
+                   and not (self._read_all and self._pending == 0)):
+                self._changed.wait(1.0)
+        return None
 
     def _one(self, connection: Connection | None, job: _Pending) -> tuple[Connection | None, _Pending | None]:
         """Send one message; returns the connection to go on with and, when one was ready, the next job."""
@@ -298,9 +429,10 @@ class Sender:
             if self.stop.is_set():  # the stop came while connecting
                 self._requeue_lost()
                 return connection, None
-        if built.eight_bit and not connection.eight_bit:
-            # A server without 8BITMIME gets the same message as quoted-printable.
-            built = self.factory.build(recipient, eight_bit=False)
+        self._pace.went_out()
+        built = self._for(connection, job, built)
+        if isinstance(connection, SmtpConnection) and connection.pipelining:
+            return self._pipelined(connection, job, built)
         finish = connection.start(built.sender or self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit,
                                   abandon=self.abandon)
         # While the server reads this message, the next one is made ready.
@@ -310,6 +442,65 @@ class Sender:
         outcome = finish()
         self._outcome(job, outcome, built.message_id)
         return (None if outcome.closed else connection), upcoming
+
+    def _for(self, connection: Connection, job: _Pending, built: Built) -> Built:
+        if built.eight_bit and not connection.eight_bit:
+            # A server without 8BITMIME gets the same message as quoted-printable.
+            built = self.factory.build(job.recipient, eight_bit=False)
+        job.built = built
+        return built
+
+    def _envelope(self, built: Built, job: _Pending) -> Envelope:
+        return Envelope(built.sender or self.factory.sender, job.recipient.email, built.eight_bit)
+
+    def _pipelined(self, connection: SmtpConnection, job: _Pending,
+                   built: Built) -> tuple[Connection | None, _Pending | None]:
+        """Send on a session with PIPELINING: each message's content goes out with the next
+        message's MAIL, RCPT and DATA behind its final dot, so a steady send waits for the
+        server once per message. Returns like ``_one``."""
+        refused = connection.begin(self._envelope(built, job), self.abandon)
+        if refused is not None:
+            self._outcome(job, refused, built.message_id)
+            return (None if refused.closed else connection), None
+        ahead: _Pending | None = None  # taken and made, its commands not yet written
+        while True:
+            # The server waits for job's content. The next message rides along when one is
+            # ready and the pace allows it now (or within CHAIN_WAIT: holding the content back
+            # that long costs less than a round trip of its own).
+            upcoming, ahead = ahead or self._next(wait=False), None
+            chained: Envelope | None = None
+            if upcoming is not None:
+                made = self._for(connection, upcoming, upcoming.built or self.factory.build(upcoming.recipient))
+                if not self.stop.is_set() and self._limiter.wait(self.stop, within=CHAIN_WAIT) \
+                        and not self.stop.is_set():
+                    upcoming.attempts += 1
+                    upcoming.first = upcoming.first or time.monotonic()
+                    self._pace.went_out()
+                    chained = self._envelope(made, upcoming)
+            replies = connection.content(built.data, chained, self.abandon)
+            if chained is not None:
+                # While the server reads, the message after is made ready.
+                ahead = self._next(wait=False)
+                if ahead is not None:
+                    ahead.built = self.factory.build(ahead.recipient)
+            outcome, answer = replies()
+            self._outcome(job, outcome, built.message_id)
+            if chained is None or upcoming is None:
+                return (None if outcome.closed else connection), upcoming
+            if answer is not None:
+                # Its commands were refused, or never answered: its outcome, like any other.
+                assert upcoming.built is not None
+                self._outcome(upcoming, answer, upcoming.built.message_id)
+                return (None if answer.closed else connection), ahead
+            if self.stop.is_set():
+                # The server waits for content that the stopping run no longer sends: hanging up
+                # drops the message there, and nothing is journaled, like any message not begun.
+                connection.close(quick=True)
+                self._requeue_lost()
+                return None, ahead
+            job = upcoming
+            assert job.built is not None
+            built = job.built
 
     def _requeue_lost(self) -> None:
         # Stopped before the message went out (or while it was not yet complete): the server
@@ -321,12 +512,15 @@ class Sender:
     def _outcome(self, job: _Pending, outcome: Outcome, message_id: str) -> None:
         recipient, attempts = job.recipient, job.attempts
         if outcome.verdict is Verdict.ACCEPTED:
+            self._pace.accepted()
             self._final(job, SENT, outcome.reply, message_id)
         elif outcome.verdict is Verdict.PERMANENT:
             self._final(job, FAILED, outcome.reply, message_id)
         elif outcome.verdict is Verdict.ABANDONED:
             self._requeue_lost()
         else:
+            if asks_to_slow_down(outcome):
+                self._pace.slow_down(outcome.reply)
             uncertain = outcome.verdict is Verdict.UNCERTAIN
             if uncertain:
                 job.uncertain += 1

@@ -239,6 +239,24 @@ class _Replies:
             self.sock.settimeout(seconds)
             self._timeout = seconds
 
+    def pending(self) -> bool:
+        """Whether bytes not yet read as a reply have arrived (looked at without waiting)."""
+        if self._buffer:
+            return True
+        pending = getattr(self.sock, "pending", None)  # TLS: decrypted bytes waiting inside the SSL object
+        if pending is not None and pending() > 0:
+            return True
+        self.settimeout(0.0)
+        try:
+            chunk = self.sock.recv(65536, socket.MSG_PEEK) if pending is None else self.sock.recv(65536)
+        except (BlockingIOError, ssl.SSLWantReadError, TimeoutError):
+            return False
+        except OSError:
+            return False
+        if chunk and pending is not None:
+            self._buffer += chunk  # an SSL socket cannot peek: keep what was read
+        return bool(chunk)
+
     def reply(self, seconds: float, abandon: threading.Event | None) -> tuple[int, str]:
         """The next whole reply (all lines of a multi-line one): its code and its text on one line."""
         deadline = time.monotonic() + seconds
@@ -291,6 +309,18 @@ class _Replies:
 _ALLOWED = {"MAIL FROM": (250,), "RCPT TO": (250, 251), "DATA": (354,)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+    """Who a message is from and to, as MAIL FROM and RCPT TO give it."""
+
+    sender: str
+    recipient: str
+    eight_bit: bool = False  # the message holds 8bit body parts (BODY=8BITMIME, when the server offers it)
+
+
+Replies = Callable[[], tuple[Outcome, Outcome | None]]
+
+
 class SmtpConnection:
     """One SMTP session, reused for many messages.
 
@@ -298,16 +328,28 @@ class SmtpConnection:
     and read here, on the socket, so that each wait has its own limit: every
     command reply gets ``[smtp] timeout``, the reply to the final dot
     ``DATA_END_TIMEOUT``, and a stopping run can give up any of them.
+
+    With PIPELINING (RFC 2920), MAIL, RCPT and DATA go out as one group, and a
+    message's content can carry the next message's group behind its final dot
+    (``content(data, then=...)``): one write, and one wait, per message. The
+    replies come back in order and are matched to their commands by position;
+    a reply that cannot be the answer to its command means the two sides are out
+    of step: the session ends, the message whose commands were in question is
+    retried, and the transport stops pipelining (``on_out_of_step``).
     """
 
-    def __init__(self, client: smtplib.SMTP, timeout: float) -> None:
+    def __init__(self, client: smtplib.SMTP, timeout: float, *, pipelining: bool = True,
+                 on_out_of_step: Callable[[], None] | None = None) -> None:
         self.client = client
         self.timeout = timeout
         # RFC 6152: 8bit bodies only to a server that said so in its EHLO reply.
         self.eight_bit = client.has_extn("8bitmime")
+        self.pipelining = pipelining and client.has_extn("pipelining")
+        self._on_out_of_step = on_out_of_step
         assert client.sock is not None
         self._replies = _Replies(client.sock)
         self._open = True
+        self._in_data = False  # the server answered 354 and takes everything that follows as the message
 
     def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome:
         """Send ``data``; ``eight_bit`` says it holds 8bit body parts (sent as BODY=8BITMIME)."""
@@ -315,29 +357,131 @@ class SmtpConnection:
 
     def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
               abandon: threading.Event | None = None) -> Finish:
-        """MAIL, RCPT, DATA and the message; the returned function reads the server's verdict.
+        """MAIL, RCPT, DATA and the message; the returned function reads the server's verdict."""
+        refused = self.begin(Envelope(sender, recipient, eight_bit), abandon)
+        if refused is not None:
+            return _done(refused)
+        replies = self.content(data, None, abandon)
+        return lambda: replies()[0]
+
+    def begin(self, envelope: Envelope, abandon: threading.Event | None = None) -> Outcome | None:
+        """MAIL, RCPT and DATA (one group when pipelining); None once the server waits for the content.
 
         The addresses are checked ones (no quoting needed), so the commands are
         written directly rather than through smtplib's address parser.
         """
-        params = " BODY=8BITMIME" if eight_bit and self.eight_bit else ""
         try:
-            for step, command in (("MAIL FROM", f"MAIL FROM:<{sender}>{params}"),
-                                  ("RCPT TO", f"RCPT TO:<{recipient}>"), ("DATA", "DATA")):
+            if self.pipelining:
+                self._write(self._commands(envelope))
+                return self._group_replies(abandon)
+            for step, command in zip(_ALLOWED, self._commands(envelope).decode("ascii").splitlines(), strict=True):
                 code, reply = self._command(command, abandon)
                 if code not in _ALLOWED[step]:
-                    return _done(self._refused(step, code, reply))
-            self._write(dot_stuffed(data))
+                    return self._refused(step, code, reply)
+            self._in_data = True
+            return None
         except _Abandoned:
             self.close(quick=True)
-            return _done(Outcome(0, "not sent: the run stopped waiting for the server", Verdict.ABANDONED, True))
+            return Outcome(0, "not sent: the run stopped waiting for the server", Verdict.ABANDONED, True)
         except OSError as exc:
             self.close(quick=True)
-            return _done(Outcome(0, f"connection lost: {_describe(exc)}", Verdict.TEMPORARY, True))
-        return lambda: self._verdict(abandon)
+            if self.pipelining and isinstance(exc, (TimeoutError, _Garbled)):
+                self._out_of_step()
+            return Outcome(0, f"connection lost: {_describe(exc)}", Verdict.TEMPORARY, True)
 
-    def _verdict(self, abandon: threading.Event | None) -> Outcome:
-        """The answer to the final dot. Only 250 means the server took the message."""
+    def content(self, data: bytes, then: Envelope | None = None,
+                abandon: threading.Event | None = None) -> Replies:
+        """The begun message's content and final dot; with ``then`` (pipelining only), the next
+        message's MAIL, RCPT and DATA in the same write.
+
+        The returned function reads the verdict on this message and, with ``then``,
+        the answer to the next one's commands: None when the server waits for its
+        content, else its outcome (refused, or not sent).
+        """
+        assert self._in_data and (then is None or self.pipelining)
+        payload = dot_stuffed(data)
+        if then is not None:
+            payload += self._commands(then)
+        try:
+            self._write(payload)
+        except OSError as exc:
+            self.close(quick=True)
+            lost = Outcome(0, f"connection lost: {_describe(exc)}", Verdict.TEMPORARY, True)
+            return _both(lost, _unanswered(then, exc))
+        self._in_data = False
+        return lambda: self._replies_after(then, abandon)
+
+    def _replies_after(self, then: Envelope | None, abandon: threading.Event | None) -> tuple[Outcome, Outcome | None]:
+        outcome = self._verdict(abandon, reset=then is None)
+        if then is None:
+            return outcome, None
+        if outcome.closed:
+            # The session ended at the final dot: the next commands were never answered.
+            self.close(quick=True)
+            if abandon is not None and abandon.is_set():
+                return outcome, Outcome(0, "not sent: the run stopped waiting for the server", Verdict.ABANDONED, True)
+            return outcome, Outcome(0, "not sent: the connection ended before the server answered its MAIL FROM",
+                                    Verdict.TEMPORARY, True)
+        try:
+            return outcome, self._group_replies(abandon)
+        except _Abandoned:
+            self.close(quick=True)
+            return outcome, Outcome(0, "not sent: the run stopped waiting for the server", Verdict.ABANDONED, True)
+        except OSError as exc:
+            self.close(quick=True)
+            if isinstance(exc, (TimeoutError, _Garbled)):
+                self._out_of_step()
+            return outcome, _unanswered(then, exc)
+
+    def _group_replies(self, abandon: threading.Event | None) -> Outcome | None:
+        """The replies to a pipelined MAIL, RCPT and DATA, in order; None when DATA got 354."""
+        refusal: Outcome | None = None
+        for step in _ALLOWED:
+            code, reply = self._replies.reply(self.timeout, abandon)
+            if refusal is None:
+                if code in _ALLOWED[step]:
+                    continue
+                if not 400 <= code < 600:
+                    return self._stepped_out(step, code, reply)
+                refusal = Outcome.refusal(code, reply)
+                if refusal.closed:  # 421: the server closes; nothing more will be answered
+                    self.close(quick=True)
+                    return refusal
+            elif not 400 <= code < 600:
+                # After a refused MAIL or RCPT, the next commands must be refused too (503).
+                # A 354 would take whatever is written next as a message with no valid recipient.
+                return self._stepped_out(step, code, reply)
+        if refusal is not None:
+            return self._after_refusal(refusal)
+        if self._replies.pending():
+            # Nothing can follow a 354 until the content is sent: these bytes answer something else.
+            return self._stepped_out("DATA", 354, "354 followed by more replies")
+        self._in_data = True
+        return None
+
+    def _stepped_out(self, step: str, code: int, reply: str) -> Outcome:
+        """A reply in a pipelined group that cannot answer its command: this message was not sent
+        (its content never went out); it is sent again on a session without pipelining."""
+        self.close(quick=True)
+        self._out_of_step()
+        return Outcome(code, f"not sent: the server answered out of step with the pipelined commands "
+                             f"({reply} to {step}); sending on without pipelining", Verdict.TEMPORARY, True)
+
+    def _out_of_step(self) -> None:
+        if self._on_out_of_step is not None:
+            self._on_out_of_step()
+
+    def _commands(self, envelope: Envelope) -> bytes:
+        params = " BODY=8BITMIME" if envelope.eight_bit and self.eight_bit else ""
+        return (f"MAIL FROM:<{envelope.sender}>{params}\r\nRCPT TO:<{envelope.recipient}>\r\n"
+                "DATA\r\n").encode("ascii")
+
+    def _verdict(self, abandon: threading.Event | None, *, reset: bool = True) -> Outcome:
+        """The answer to the final dot. Only 250 means the server took the message.
+
+        Without ``reset``, a refusal sends no RSET: pipelined commands already follow
+        (a refused message ends its transaction anyway).
+        """
         try:
             code, reply = self._replies.reply(DATA_END_TIMEOUT, abandon)
         except _Abandoned:
@@ -351,7 +495,11 @@ class SmtpConnection:
         if code == 250:
             return Outcome(code, reply, Verdict.ACCEPTED)
         if 400 <= code < 600:
-            return self._after_refusal(Outcome.refusal(code, reply))
+            refusal = Outcome.refusal(code, reply)
+            if refusal.closed:
+                self.close(quick=True)
+                return refusal
+            return self._after_refusal(refusal) if reset else refusal
         self.close(quick=True)
         return Outcome(code, f"protocol error: {reply} is not an answer RFC 5321 allows to the end of "
                              "the message (250, or a 4xx or 5xx refusal); the server may have taken it",
@@ -392,12 +540,26 @@ class SmtpConnection:
         if not self._open:
             return
         self._open = False
-        if not quick:
+        # After a 354, a QUIT would be read as part of a message: hang up instead, and the
+        # server drops the message it never saw end.
+        if not quick and not self._in_data:
             with contextlib.suppress(OSError):
                 self._write(b"QUIT\r\n")
                 self._replies.reply(min(self.timeout, QUIT_TIMEOUT), None)
         with contextlib.suppress(OSError):
             self.client.close()
+
+
+def _both(first: Outcome, second: Outcome | None) -> Replies:
+    return lambda: (first, second)
+
+
+def _unanswered(then: Envelope | None, exc: BaseException) -> Outcome | None:
+    """The outcome of a pipelined message whose commands were never answered: not sent."""
+    if then is None:
+        return None
+    return Outcome(0, f"not sent: connection lost before the server answered its commands: {_describe(exc)}",
+                   Verdict.TEMPORARY, True)
 
 
 def _no_delay(client: smtplib.SMTP) -> None:
@@ -431,6 +593,11 @@ class SmtpTransport:
                 )
             self._password = smtp_password(smtp)
         self._context = tls_context(smtp, settings) if smtp.security != "none" else None
+        # PIPELINING when the server offers it, until it answers a group out of step.
+        self.pipelining = True
+
+    def _stop_pipelining(self) -> None:
+        self.pipelining = False
 
     def _where(self) -> str:
         return f"{self.smtp.host}:{self.smtp.port}"
@@ -455,7 +622,8 @@ class SmtpTransport:
                 client.ehlo()
             if smtp.username and self._password is not None:
                 smtpauth.login(client, smtp.username, self._password)
-            return SmtpConnection(client, smtp.timeout)
+            return SmtpConnection(client, smtp.timeout, pipelining=self.pipelining,
+                                  on_out_of_step=self._stop_pipelining)
         except smtplib.SMTPAuthenticationError as exc:
             self._discard(client)
             raise DeliveryError(
