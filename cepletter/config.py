@@ -74,8 +74,9 @@ class DeliverySettings:
     # The envelope sender (MAIL FROM) where relays return bounces; "{token}" makes it one per
     # subscriber (VERP), so a bounce names its subscriber even when it quotes nothing else.
     return_path: str | None = None
-    rate: float = 10.0
-    connections: int = 2
+    # A ceiling, the relay's quota: under it the pace adapts when the relay asks to slow down.
+    rate: float = 100.0
+    connections: int = 4
     retries: int = 5
     retry_max_seconds: float = 600.0
     # A message whose verdict never came (connection lost after the final dot) may be sent once more.
