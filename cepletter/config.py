@@ -328,6 +328,7 @@ def settings_from_dict(root: Path, data: dict[str, Any], path: Path, text: str =
     newsletter = NewsletterSettings(**nl, utm=utm)
     _check_timezone(c, newsletter.timezone)
     _check_greeting(c, newsletter)
+    _check_header_values(c, newsletter)
     _check_language(c, newsletter.language)
     _check_urls(c, newsletter)
 
@@ -401,6 +402,20 @@ def _check_return_path(c: _Checker, value: str | None) -> None:
         if name != "token":
             raise c.fail("delivery", "return_path", f"unknown placeholder {{{name}}}",
                          "Use {token} for the per-subscriber code, or no placeholder.")
+
+
+# A line break (or another control character) in a value that goes into a header.
+_HEADER_BREAK = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+
+
+def _check_header_values(c: _Checker, nl: NewsletterSettings) -> None:
+    """A line break would end the header: what follows it would be sent as headers of its own."""
+    for key, value in (("from", nl.from_), ("reply_to", nl.reply_to), ("list_id", nl.list_id),
+                       ("unsubscribe_mailto", nl.unsubscribe_mailto), ("name", nl.name)):
+        if value and _HEADER_BREAK.search(value):
+            raise c.fail("newsletter", key, f"{value!r} has a line break or control character in it",
+                         f"Write {key} on one line, without \\n or \\t, "
+                         'like from = "CEP <newsletter@example.org>".')
 
 
 def _check_greeting(c: _Checker, nl: NewsletterSettings) -> None:

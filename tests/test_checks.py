@@ -287,7 +287,7 @@ unsubscribe_url = "https://example.org/unsubscribe?t={token}"
 
 @pytest.mark.parametrize(("value", "reason"), [
     ("CEP Newsletter", "no address in it"),
-    ("CEP <newsletter@@example.org>", "no address in it"),
+    ("CEP <newsletter@@example.org>", "The part after the @-sign contains invalid characters: '@'"),
     ("CEP <newsletter@example>", "The part after the @-sign is not valid"),
 ])
 def test_a_from_that_is_not_an_address_is_an_error_in_check_and_preview(

@@ -34,10 +34,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.header import Header
-from email.utils import formatdate, getaddresses, parseaddr
+from email.utils import formatdate, parseaddr
 
-from cepletter.config import Settings
-from cepletter.errors import ConfigError
+from cepletter.config import Settings, setting_line
+from cepletter.errors import CepletterError, ConfigError
 from cepletter.message.personal import PersonalIssue, envelope_sender, unsubscribe_url
 from cepletter.message.recipient import Recipient
 from cepletter.render.rendered import SlotTemplate
@@ -87,8 +87,64 @@ def format_address(name: str, address: str) -> str:
     return f"{phrase} <{address}>" if phrase else address
 
 
+def parse_mailbox(value: str) -> tuple[str, str]:
+    """``Name <address>``, ``"Name" <address>`` or ``address`` as (name, address).
+
+    What is before the last ``<...>`` is the name, whatever it holds:
+    ``Friends @ CEP <newsletter@example.org>`` is "Friends @ CEP" at
+    newsletter@example.org (``parseaddr`` reads the address "Friends@CEP").
+    """
+    value = one_line(value)
+    match = re.fullmatch(r"(.*?)\s*<([^<>]*)>", value)
+    if match is None:
+        return parseaddr(value)
+    name = match.group(1).strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = re.sub(r"\\(.)", r"\1", name[1:-1])
+    return name, match.group(2).strip()
+
+
+def parse_mailboxes(value: str) -> list[tuple[str, str]]:
+    """A comma-separated list of mailboxes (commas inside quotes or ``<...>`` do not separate)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = angle = escaped = False
+    for char in one_line(value):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"' and not angle:
+            quoted = not quoted
+        elif char == "<" and not quoted:
+            angle = True
+        elif char == ">" and not quoted:
+            angle = False
+        elif char == "," and not quoted and not angle:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [parse_mailbox(part) for part in parts if part.strip()]
+
+
 def _address_list(value: str) -> str:
-    return ", ".join(format_address(n, a) for n, a in getaddresses([one_line(value)]) if a)
+    return ", ".join(format_address(n, a) for n, a in parse_mailboxes(value) if a)
+
+
+class NeedsSmtpUtf8(CepletterError):
+    """A recipient's address is not ASCII: the message can only go to a server that offers SMTPUTF8."""
+
+
+def _ascii_domain(domain: str) -> str:
+    """``domain`` in its ASCII (IDNA) form, for the Message-ID; as it is when that cannot be made."""
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "localhost"
 
 
 _FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
@@ -221,6 +277,7 @@ class Built:
     data: bytes
     eight_bit: bool = False  # a body part is 8bit: SMTP needs a server that offers 8BITMIME
     sender: str = ""  # the envelope sender (MAIL FROM): [delivery] return_path for this recipient
+    utf8: bool = False  # an address in the headers is not ASCII: SMTP needs a server that offers SMTPUTF8
 
 
 class _DateCache:
@@ -246,7 +303,7 @@ class MessageFactory:
         self, settings: Settings, rendered: PersonalIssue, *, subject_prefix: str = "", crlf: bool = False
     ) -> None:
         nl = settings.newsletter
-        from_name, from_addr = parseaddr(one_line(nl.from_))
+        from_name, from_addr = parse_mailbox(nl.from_)
         if "@" not in from_addr:
             raise ConfigError(
                 f"cepletter.toml: [newsletter] from: {nl.from_!r} is not an email address",
@@ -256,7 +313,7 @@ class MessageFactory:
         self.crlf = crlf
         self.sender = from_addr
         self._return_path = settings.delivery.return_path
-        self.domain = from_addr.rpartition("@")[2].strip().lower()
+        self.domain = _ascii_domain(from_addr.rpartition("@")[2].strip().lower())
         self.subject = one_line(subject_prefix + rendered.subject)
         self._unsubscribe_template = nl.unsubscribe_url
         self._list_name = nl.name
@@ -267,12 +324,17 @@ class MessageFactory:
         self.boundary = f"=_cepletter_{secrets.token_hex(12)}"
 
         head = [f"From: {format_address(from_name, from_addr)}\n", encode_header("Subject", self.subject) + "\n"]
-        self._head = "".join(head).encode("ascii")
         tail = []
         if nl.reply_to:
             tail.append(f"Reply-To: {_address_list(nl.reply_to)}\n")
         tail.append(f"List-Id: {self._list_id(nl.list_id, nl.name, from_addr)}\n")
-        self._tail = "".join(tail).encode("ascii")
+        # Names and the subject are RFC 2047-encoded; only an address can hold UTF-8 (RFC 6532).
+        self._head = "".join(head).encode("utf-8")
+        self._tail = "".join(tail).encode("utf-8")
+        self._not_ascii = next((key for key, value in (("from", from_addr), ("reply_to", nl.reply_to or ""),
+                                                       ("list_id", self._tail.decode("utf-8")))
+                                if not value.isascii()), None)
+        self._settings = settings
         b = self.boundary
         self._start = f'MIME-Version: 1.0\nContent-Type: multipart/alternative;\n boundary="{b}"\n\n'.encode("ascii")
         self._text_head = {
@@ -297,6 +359,24 @@ class MessageFactory:
         local, _, domain = from_addr.partition("@")
         label = re.sub(r"[^A-Za-z0-9-]+", "-", local).strip("-").lower() or "newsletter"
         return f"{_phrase(name)} <{label}.{domain.lower()}>".strip()
+
+    @property
+    def needs_utf8(self) -> bool:
+        """Whether every message holds UTF-8 headers (``from``, ``reply_to`` or ``list_id`` is not ASCII)."""
+        return self._not_ascii is not None
+
+    def _refuse_utf8(self, key: str) -> ConfigError:
+        nl = self._settings.newsletter
+        value = {"from": nl.from_, "reply_to": nl.reply_to, "list_id": nl.list_id or nl.from_}[key]
+        if key == "list_id" and not nl.list_id:
+            key = "from"  # the List-Id made from the from address
+        line = setting_line(self._settings, "newsletter", key)
+        where = self._settings.config_path.name + (f", line {line}" if line else "")
+        return ConfigError(
+            f"{where}: [newsletter] {key}: {value!r} is not ASCII, and the mail server does not offer "
+            "SMTPUTF8 (RFC 6531), which such an address needs; nothing sent",
+            f"Use an ASCII address for {key}, or send through a server that offers SMTPUTF8 (Postfix does).",
+        )
 
     def _message_id(self) -> str:
         return f"<{self._run}.{next(self._counter)}@{self.domain}>"
@@ -325,8 +405,18 @@ class MessageFactory:
         configured, before each recipient's {email} and {token} are filled in."""
         return self._head + self._tail + self._unsubscribe_headers(self._unsubscribe_template or "")
 
-    def build(self, recipient: Recipient, *, eight_bit: bool = True) -> Built:
-        """The message for one recipient; ``eight_bit=False`` for a server without 8BITMIME."""
+    def build(self, recipient: Recipient, *, eight_bit: bool = True, utf8: bool = True) -> Built:
+        """The message for one recipient; ``eight_bit=False`` for a server without 8BITMIME.
+
+        ``utf8=False`` for a server without SMTPUTF8: a message whose headers would hold
+        an address that is not ASCII is then refused, ConfigError for the settings'
+        addresses (with their line in cepletter.toml), NeedsSmtpUtf8 for the recipient's.
+        """
+        if not utf8 and self._not_ascii is not None:
+            raise self._refuse_utf8(self._not_ascii)
+        if not utf8 and not recipient.email.isascii():
+            raise NeedsSmtpUtf8(f"{recipient.email}: an address that is not ASCII needs a mail server that offers "
+                                "SMTPUTF8 (RFC 6531), and this one does not")
         values = self.rendered.values_for(recipient)
         url = values.get("unsubscribe_url") or unsubscribe_url(
             self._unsubscribe_template, self._list_name, recipient
@@ -346,7 +436,10 @@ class MessageFactory:
     def _assemble(self, to: str, values: Mapping[str, str], url: str, eight_bit: bool, sender: str = "") -> Built:
         """Join the parts built once with this message's own headers and filled bodies."""
         message_id = self._message_id()
-        per = f"To: {to}\nDate: {self._dates.now()}\nMessage-ID: {message_id}\n".encode("ascii", "replace")
+        per_text = f"To: {to}\nDate: {self._dates.now()}\nMessage-ID: {message_id}\n"
+        # Only an address can make it UTF-8 (names are RFC 2047-encoded): see `build`.
+        per = per_text.encode("utf-8")
+        utf8 = self._not_ascii is not None or not per_text.isascii()
         text, text_8bit = self._text.encode(values, eight_bit)
         html, html_8bit = self._html.encode(values, eight_bit)
         data = b"".join(
@@ -365,4 +458,4 @@ class MessageFactory:
         )
         # Neither form of body nor the cleaned headers hold a CR, so this cannot double one.
         return Built(message_id, data.replace(b"\n", b"\r\n") if self.crlf else data, text_8bit or html_8bit,
-                     sender or self.sender)
+                     sender or self.sender, utf8)

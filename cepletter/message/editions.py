@@ -74,11 +74,11 @@ class EditionFactory(MessageFactory):
         language = edition_for(self.issue, recipient).language
         return self._others.get(language, self)
 
-    def build(self, recipient: Recipient, *, eight_bit: bool = True) -> Built:
+    def build(self, recipient: Recipient, *, eight_bit: bool = True, utf8: bool = True) -> Built:
         factory = self.factory_for(recipient)
         if factory is self:
-            return super().build(recipient, eight_bit=eight_bit)
-        return factory.build(recipient, eight_bit=eight_bit)
+            return super().build(recipient, eight_bit=eight_bit, utf8=utf8)
+        return factory.build(recipient, eight_bit=eight_bit, utf8=utf8)
 
 
 def make_factory(settings: Settings, rendered: PersonalIssue, *, subject_prefix: str = "",

@@ -207,12 +207,11 @@ def check_preheader(preheader: str, items: Iterable[IssueItem], language: str = 
 
 def check_sender(settings: Settings) -> list[Finding]:
     """``[newsletter] from`` that is not an email address: an error, with its line in cepletter.toml."""
-    from email.utils import parseaddr
-
+    from cepletter.message.build import parse_mailbox
     from cepletter.message.subscribers import check_address
 
     value = settings.newsletter.from_
-    _name, address = parseaddr(" ".join(value.split()))
+    _name, address = parse_mailbox(value)
     reason = "" if "@" in address else "no address in it"
     if not reason:
         checked, reason = check_address(address)
