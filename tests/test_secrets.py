@@ -135,7 +135,7 @@ def test_failures_with_debug_never_show_the_password(
     with server:
         ws = smtp_workspace(tmp_path / "ws", server.port, ws_security, ca)
         (ws / "cepletter.toml").write_text(
-            (ws / "cepletter.toml").read_text(encoding="utf-8").replace("rate = 10", "rate = 1000\nretries = 0"),
+            (ws / "cepletter.toml").read_text(encoding="utf-8").replace("rate = 100\n", "rate = 1000\nretries = 0\n"),
             encoding="utf-8")
         assert run("-C", str(ws), "draft", "--all", "--issue", "2026-01").exit_code == 0
         write_intro(ws, "2026-01")
@@ -168,8 +168,8 @@ def echoing_send(tmp_path: Path, run: Invoke, password: str, mechanism: str, **f
     with server:
         ws = smtp_workspace(tmp_path / "ws", server.port)
         (ws / "cepletter.toml").write_text(
-            (ws / "cepletter.toml").read_text(encoding="utf-8").replace("rate = 10", "rate = 1000")
-            .replace("connections = 2", "connections = 1"),
+            (ws / "cepletter.toml").read_text(encoding="utf-8").replace("rate = 100\n", "rate = 1000\n")
+            .replace("connections = 4", "connections = 1"),
             encoding="utf-8")
         assert run("-C", str(ws), "draft", "--all", "--issue", "2026-01").exit_code == 0
         write_intro(ws, "2026-01")
