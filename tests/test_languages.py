@@ -102,8 +102,9 @@ def test_a_dutch_workspace_drafts_and_renders_a_fully_dutch_email(tmp_path: Path
     ws = tmp_path / "ws"
     assert run("init", str(ws)).exit_code == 0
     config = ws / "cepletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "[newsletter]\n", '[newsletter]\nlanguage = "nl"\n', 1), encoding="utf-8")
+    sample = config.read_text(encoding="utf-8")
+    assert '\nlanguage = "en"\n' in sample  # the setting is there to change
+    config.write_text(sample.replace('\nlanguage = "en"\n', '\nlanguage = "nl"\n'), encoding="utf-8")
     drafted = run("-C", str(ws), "draft", "--issue", "2026-12", "--date", "2026-12-01", "--all")
     assert drafted.exit_code == 0, drafted.stderr
     issue_md = ws / "issues" / "2026-12" / "issue.md"
