@@ -209,6 +209,7 @@ def _send_list(env: Env, rendered: PersonalIssue, folder: Path, *, dry_run: bool
     with _hung_up(summary):
         _print_table(env, job, summary)
         _report_uncertain(env, job, summary)
+        _report_throttling(env, summary)
         if summary.interrupted:
             how = "Interrupted" if summary.stopped_by in (None, signal.SIGINT) else \
                 f"Stopped by {signal.Signals(summary.stopped_by).name}"
@@ -252,6 +253,24 @@ def _report_uncertain(env: Env, job: ListSend, summary: Summary) -> None:
             else:
                 what = f"sent again: {result.status}: may have it from the first try"
             env.info(f"  {result.email}: {what} ({result.reply})")
+
+
+def _report_throttling(env: Env, summary: Summary) -> None:
+    """How the run followed the relay's requests to slow down: the pace it fell to, and where it ended."""
+    t = summary.throttling
+    if t is None:
+        return
+    times = "once" if t.times == 1 else f"{t.times:,} times"
+    end = ("and was back at full speed by the end" if t.rate >= t.full_rate and t.connections >= t.full_connections
+           else f"and ended at {_pace(t.rate, t.connections)}")
+    env.info(f"The server asked to slow down {times} ({t.reply}): cepletter lowered its pace to "
+             f"{_pace(t.lowest_rate, t.lowest_connections)} {end}; the messages it refused were sent again. "
+             f"If this happens on every send, set [delivery] rate and connections (now "
+             f"{_pace(t.full_rate, t.full_connections)}) to what the relay allows.")
+
+
+def _pace(rate: float, connections: int) -> str:
+    return f"{rate:.3g} messages/s on {_count(connections, 'connection')}"
 
 
 def _report_kept(env: Env, job: ListSend) -> None:
