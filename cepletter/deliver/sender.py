@@ -87,8 +87,9 @@ class RateLimiter:
 
 
 # A relay asking to slow down: a 4xx whose text says so ("421 4.7.0 Too many connections",
-# "451 4.7.1 Rate limited, try later", "454 Throttling failure: Maximum sending rate exceeded").
-_SLOW_DOWN = re.compile(r"\brate\b|too many|throttl|slow(?:ing)? down", re.IGNORECASE)
+# "451 4.7.1 Rate limited, try later", "454 Throttling failure: Maximum sending rate exceeded",
+# "432 4.3.2 ... sender thread limit exceeded").
+_SLOW_DOWN = re.compile(r"\brate\b|too many|throttl|slow(?:ing)? down|limit exceeded", re.IGNORECASE)
 _TEMPORARY_CODE = re.compile(r"\b4[0-9][0-9]\b")
 PACE_FLOOR = 0.2  # messages per second: the pace is never lowered below this
 CUT_GAP = 2.0  # seconds: requests to slow down that come this soon after a cut are the same one
@@ -221,6 +222,46 @@ class _Pending:
     uncertain: int = 0  # uncertain attempts so far, earlier runs included
 
 
+class _Opening:
+    """A connection being made in the background; None when that failed (the worker that
+    takes it connects again itself, and that attempt says what is wrong)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._connection: Connection | None = None
+        self._done = threading.Event()
+        self._discarded = False
+        self._lock = threading.Lock()
+        threading.Thread(target=self._open, args=(transport,), name="connect", daemon=True).start()
+
+    def _open(self, transport: Transport) -> None:
+        connection: Connection | None
+        try:
+            connection = transport.connect()
+        except Exception:  # whatever it was, the worker's own attempt meets it again and reports it
+            connection = None
+        with self._lock:
+            if self._discarded and connection is not None:
+                connection.close(quick=True)
+                connection = None
+            self._connection = connection
+        self._done.set()
+
+    def take(self) -> Connection | None:
+        """The connection (once: whoever takes it owns it), when it is made."""
+        self._done.wait()
+        with self._lock:
+            connection, self._connection = self._connection, None
+        return connection
+
+    def discard(self) -> None:
+        """Not needed after all: closed as soon as it is made."""
+        with self._lock:
+            self._discarded = True
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close(quick=True)
+
+
 @dataclass(order=True)
 class _Retry:
     due: float
@@ -290,17 +331,33 @@ class Sender:
     def run(self, recipients: Iterable[Recipient]) -> Summary:
         """Send to every recipient; a stop request or KeyboardInterrupt ends the run gracefully."""
         start = time.monotonic()
-        first = self.transport.connect()  # fail fast on address, TLS or login problems
-        if self.before_first is not None:
-            try:
-                self.before_first()
-            except BaseException:
-                first.close(quick=True)
-                raise
-        self._source = iter(recipients)
         count = max(1, min(self.options.connections, self.transport.max_connections))
+        # The other connections are made while the first is (each costs several round trips:
+        # TCP, EHLO, STARTTLS, the TLS handshake, EHLO, AUTH); none sends before the first is made.
+        openings = [_Opening(self.transport) for _ in range(count - 1)]
+        try:
+            try:
+                first = self.transport.connect()  # fail fast on address, TLS or login problems
+            except ConnectFailed:
+                # A server that refused this one but took another is not unreachable.
+                made = next((c for c in (o.take() for o in openings) if c is not None), None)
+                if made is None:
+                    raise
+                first = made
+            if self.before_first is not None:
+                try:
+                    self.before_first()
+                except BaseException:
+                    first.close(quick=True)
+                    raise
+        except BaseException:
+            for opening in openings:
+                opening.discard()
+            raise
+        self._source = iter(recipients)
         workers = [
-            threading.Thread(target=self._work, args=(i, first if i == 0 else None), name=f"send-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i, first if i == 0 else openings[i - 1]), name=f"send-{i}",
+                             daemon=True)
             for i in range(count)
         ]
         self._running = count
@@ -371,8 +428,10 @@ class Sender:
                 self._changed.wait(min(self._retries[0].due - now, 1.0) if self._retries else 1.0)
         return None
 
-    def _work(self, index: int, connection: Connection | None) -> None:
+    def _work(self, index: int, start: Connection | _Opening) -> None:
+        connection: Connection | None = None
         try:
+            connection = start.take() if isinstance(start, _Opening) else start
             job: _Pending | None = None
             while True:
                 if job is None:
