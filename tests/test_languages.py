@@ -423,3 +423,38 @@ def test_a_two_language_issue_needs_each_edition_reviewed(tmp_path: Path, run: I
     assert unreviewed_editions(settings, rendered) == []
     found = find_review(settings, rendered)
     assert found is not None and found.description.startswith("en: approved by Anna Jansen")
+
+
+def test_preview_serve_lang_serves_that_edition_and_follows_its_translation(tmp_path: Path) -> None:
+    import os
+    import time
+    import urllib.request
+
+    from cepletter.review.server import RELOAD_PATH, PreviewServer, preview_state
+
+    settings, folder = _bilingual(tmp_path / "ws")
+    state = preview_state(settings.root, "2025-12", "fr")
+    state.refresh(force=True)
+    server = PreviewServer(state, port=0, interval=0.1).start()
+
+    def get(path: str) -> str:
+        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+            return str(response.read().decode("utf-8"))
+
+    try:
+        page = get("")
+        assert '<html lang="fr" dir="ltr">' in page and "Lettre d'information de décembre 2025" in page
+        assert get("newsletter.txt").splitlines()[0] == "Lettre d'information de décembre 2025"
+        version = get(RELOAD_PATH.lstrip("/"))
+        translation = folder / "issue.fr.md"
+        before = translation.stat().st_mtime
+        translation.write_text(TRANSLATION.replace("Lettre d'information de décembre", "Numéro spécial d'hiver"),
+                               encoding="utf-8")
+        if translation.stat().st_mtime == before:  # a coarse clock: make the change visible
+            os.utime(translation, (before + 1, before + 1))
+        deadline = time.monotonic() + 30
+        while get(RELOAD_PATH.lstrip("/")) == version and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "Numéro spécial d'hiver 2025" in get("")
+    finally:
+        server.close()
