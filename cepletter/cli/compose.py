@@ -168,6 +168,8 @@ def items(env: Env, since: str | None, days: int | None, source_names: tuple[str
 @click.option("--all", "pick_all", is_flag=True, help="Include every candidate item, newest first.")
 @_window_options
 @click.option("--title", metavar="TEXT", help='The issue\'s title (default: "Newsletter <Month> <Year>").')
+@click.option("--intro", metavar="TEXT",
+              help="The editorial intro, in Markdown.  [default: a placeholder to replace; check and send refuse it]")
 @click.option("--date", "issue_date", metavar="DATE",
               help="The issue's date, YYYY-MM-DD; its events section covers two months from it.  [default: today]")
 @click.option("--force", count=True,
@@ -175,7 +177,7 @@ def items(env: Env, since: str | None, days: int | None, source_names: tuple[str
 @pass_env
 def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, since: str | None,
           days: int | None, source_names: tuple[str, ...], feeds: tuple[str, ...], all_items: bool,
-          title: str | None, issue_date: str | None, force: int) -> None:
+          title: str | None, intro: str | None, issue_date: str | None, force: int) -> None:
     """Write issues/<ID>/issue.md from the chosen items, in the order chosen.
 
     Numbers are those `cepletter items` shows for the same options. Without
@@ -217,7 +219,8 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
             pick = click.prompt("Items to include, in order (e.g. 3,1,5-7)", err=True)
         numbers = compose.parse_pick(pick, len(found))
     chosen = [found[n - 1] for n in numbers]
-    issue = compose.build_issue(chosen, issue_id=issue_id, issue_date=day, settings=settings, title=title)
+    issue = compose.build_issue(chosen, issue_id=issue_id, issue_date=day, settings=settings, title=title,
+                                intro=intro)
     compose.add_events(settings, issue, warn=env.warn)
     backups: list[Path] = []
     written = compose.save_draft(settings, issue, force=force > 0, on_backup=backups.append)

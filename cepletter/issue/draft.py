@@ -251,8 +251,8 @@ def snapshot(item: Item, settings: Settings | None) -> IssueItem:
 
 
 def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, settings: Settings | None,
-                title: str | None = None) -> Issue:
-    """The new Issue: sections by category in order of first appearance, a placeholder intro."""
+                title: str | None = None, intro: str | None = None) -> Issue:
+    """The new Issue: sections by category in order of first appearance; ``intro``, or a placeholder to replace."""
     from cepletter.issue.file import Issue, Section
 
     if not picked:
@@ -265,7 +265,7 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
     for item, snap in zip(picked, snapshots, strict=True):
         heading = item.category or default_heading(language)
         sections.setdefault(heading, Section(heading=heading)).items.append(snap)
-    default_title, intro = default_texts(month, name, language)
+    default_title, placeholder = default_texts(month, name, language)
     return Issue(
         id=issue_id,
         title=title or default_title,
@@ -273,7 +273,7 @@ def build_issue(picked: Sequence[Item], *, issue_id: str, issue_date: date, sett
         date=issue_date,
         preheader="",  # made from the items when rendered, so it follows them
         sections=list(sections.values()),
-        intro=intro,
+        intro=intro.strip() + "\n" if intro and intro.strip() else placeholder,
     )
 
 
