@@ -229,4 +229,4 @@ def draft(env: Env, issue_id: str | None, pick: str | None, pick_all: bool, sinc
         env.info(f"Kept the previous {written.name} as {backup.relative_to(settings.root).as_posix()}.")
     events = f", {_count(len(issue.events), 'event')}" if issue.events else ""
     env.info(f"Wrote {shown}: {_count(len(chosen), 'item')} in {_count(len(issue.sections), 'section')}{events}.")
-    env.info("Next: write the intro in that file, then `cepletter preview`.")
+    env.info("Next: `cepletter preview`." if intro else "Next: write the intro in that file, then `cepletter preview`.")
