@@ -289,3 +289,20 @@ def test_draft_fills_events_from_a_calendar_source(ws: Path, run: Invoke) -> Non
     (issue_file,) = (ws / "issues").glob("*/issue.md")
     issue = load(issue_file)
     assert [(e.title, e.location) for e in issue.events] == [("CEP Conference", "Utrecht")]
+
+
+def test_draft_writes_the_intro_it_is_given(tmp_path: Path, run: Invoke) -> None:
+    """The README's one-command quick start: draft --intro, and check finds nothing half-edited."""
+    ws = tmp_path / "demo"
+    assert run("init", str(ws)).exit_code == 0
+    drafted = run("-C", str(ws), "draft", "--all", "--issue", "2025-12", "--intro", "  This month: *probation* news.\n")
+    assert drafted.exit_code == 0, drafted.stderr
+    assert "write the intro" not in drafted.stderr
+    issue = load(ws / "issues" / "2025-12" / "issue.md")
+    assert issue.intro == "This month: *probation* news.\n"
+    checked = run("-C", str(ws), "check", "2025-12")
+    assert checked.exit_code == 0, checked.stderr
+    assert "placeholder" not in checked.stderr
+    placeholder = run("-C", str(ws), "draft", "--all", "--all-items", "--issue", "2026-01")
+    assert "write the intro" in placeholder.stderr
+    assert run("-C", str(ws), "check", "2026-01").exit_code == 1

@@ -121,7 +121,8 @@ def test_hostile_markup_never_reaches_the_list_the_issue_or_the_email(ws: Path, 
     assert JINJA_TITLE in titles and SLOT_TITLE in titles and SCRIPT_TITLE in titles
     assert "PWNED" not in listed.stdout and not any(c in listed.stdout for c in BIDI)
 
-    drafted = run("-C", str(ws), "draft", "--feed", feed.name, "--all", "--issue", "2026-01")
+    drafted = run("-C", str(ws), "draft", "--feed", feed.name, "--all", "--issue", "2026-01",
+                  "--intro", "This month: what the feed gave us.")
     assert drafted.exit_code == 0, drafted.stderr
     issue_text = (ws / "issues" / "2026-01" / "issue.md").read_text(encoding="utf-8")
     assert "PWNED" not in issue_text and not any(c in issue_text for c in BIDI)
