@@ -104,6 +104,8 @@ class ListSend:
     clean: Cleaning = field(default_factory=Cleaning)
     # Recipients still to mail per language edition (one entry for a one-language issue).
     editions: dict[str, int] = field(default_factory=dict)
+    # The server offers SMTPUTF8; without it, addresses that need it are left out (see prepare).
+    smtputf8: bool = True
 
     @property
     def journal_path(self) -> Path:
@@ -113,8 +115,10 @@ class ListSend:
     def subscribers_path(self) -> Path:
         return self.settings.path(self.settings.delivery.subscribers)
 
-    def recipients(self, counts: ListCounts | None = None) -> Iterator[Recipient]:
-        return recipients(self.subscribers_path, self.suppressed, self.already_sent, counts or ListCounts())
+    def recipients(self, counts: ListCounts | None = None, invalid: list[Invalid] | None = None) -> Iterator[Recipient]:
+        counts = counts if counts is not None else ListCounts()
+        found = recipients(self.subscribers_path, self.suppressed, self.already_sent, counts, invalid)
+        return found if self.smtputf8 else _ascii_only(found, counts, invalid, self.transport.description)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -284,11 +288,45 @@ def prepare(
         )
         job.editions = count_editions(
             rendered, recipients(job.subscribers_path, suppressed, already, job.counts, job.invalid))
+        if not dry_run and not _offers_smtputf8(job):
+            job.smtputf8 = False
+            job.counts, job.invalid = ListCounts(), []
+            job.editions = count_editions(rendered, job.recipients(job.counts, job.invalid))
     except BaseException:
         if lock is not None:
             lock.release()
         raise
     return job
+
+
+NEEDS_SMTPUTF8 = "address needs an internationalised (SMTPUTF8) mail server, and {where} does not offer SMTPUTF8"
+
+
+def _offers_smtputf8(job: ListSend) -> bool:
+    """Whether the server takes what this send needs of SMTPUTF8 (RFC 6531); asked only when the
+    list has an address that needs it, or the newsletter's own addresses do (then, without it,
+    a ConfigError names the setting and its line)."""
+    if not isinstance(job.transport, SmtpTransport) or not (job.counts.not_ascii or job.factory.needs_utf8):
+        return True
+    if job.transport.offers("smtputf8"):
+        return True
+    if job.factory.needs_utf8:
+        job.factory.build(Recipient(email="probe@example.org"), utf8=False)  # raises the ConfigError
+    return False
+
+
+def _ascii_only(found: Iterator[Recipient], counts: ListCounts, invalid: list[Invalid] | None,
+                where: str) -> Iterator[Recipient]:
+    """``found`` without the addresses that need SMTPUTF8, counted and listed as invalid rows."""
+    for recipient in found:
+        if recipient.email.isascii():
+            yield recipient
+            continue
+        counts.to_send -= 1
+        counts.not_ascii -= 1
+        counts.invalid += 1
+        if invalid is not None:
+            invalid.append(Invalid(recipient.line or 0, recipient.email, NEEDS_SMTPUTF8.format(where=where)))
 
 
 def check_delivery_record(settings: Settings, issue_id: str, journal_path: Path) -> None:
