@@ -272,8 +272,9 @@ class FaultServer(SmtpServer):
         drop_at_mail: set[int] | None = None,
         echo_rcpt: set[str] | None = None,
         swallow_after_dot: set[str] | None = None,
+        smtputf8: bool = True,
     ) -> None:
-        super().__init__(pipelining=pipelining)
+        super().__init__(pipelining=pipelining, smtputf8=smtputf8)
         self.p451 = p451
         self.p_drop_data = p_drop_data
         self.slow = {k.lower(): v for k, v in (slow or {}).items()}  # address -> times (0: always)
@@ -303,7 +304,8 @@ class FaultServer(SmtpServer):
         self.held = 0  # final dots waiting for their reply right now
         self.delay = delay  # seconds before every reply to a final dot
         self.live: set[_FaultSMTP] = set()
-        self._kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "ready_timeout": 10.0, "decode_data": False}
+        self._kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "ready_timeout": 10.0, "decode_data": False,
+                                        "enable_SMTPUTF8": smtputf8}
         if data_size_limit is not None:
             self._kwargs["data_size_limit"] = data_size_limit
         self.echo_credentials = echo_credentials

@@ -19,7 +19,7 @@ server), ``tls=ServerCert`` (offers STARTTLS with that certificate),
 ``auth_mechanisms``; required before MAIL; ``authenticator.logins`` lists them),
 ``require_tls`` (refuse MAIL before STARTTLS), ``eightbitmime=False`` (leave
 8BITMIME out of the EHLO reply, like an old relay), ``pipelining`` (offer
-PIPELINING, RFC 2920), ``smtputf8`` (offer SMTPUTF8, RFC 6531). ``Received.mail_options``
+PIPELINING, RFC 2920), ``smtputf8=False`` (leave SMTPUTF8, RFC 6531, out, as Postfix can). ``Received.mail_options``
 holds the MAIL FROM parameters, such as "BODY=8BITMIME".
 
 Certificates are made with ``cryptography``: ``make_ca(folder)`` gives a test
@@ -168,7 +168,7 @@ class SmtpServer:
         require_tls: bool = False,
         eightbitmime: bool = True,
         pipelining: bool = False,
-        smtputf8: bool = False,
+        smtputf8: bool = True,
     ) -> None:
         self.rules = {k.lower(): v for k, v in (rules or {}).items()}
         self.delay = delay

@@ -49,7 +49,7 @@ from cepletter.deliver.transports import (
     Verdict,
 )
 from cepletter.errors import CepletterError
-from cepletter.message.build import Built, MessageFactory
+from cepletter.message.build import Built, MessageFactory, NeedsSmtpUtf8
 from cepletter.message.recipient import Recipient
 
 
@@ -489,11 +489,15 @@ class Sender:
                 self._requeue_lost()
                 return connection, None
         self._pace.went_out()
-        built = self._for(connection, job, built)
+        try:
+            built = self._for(connection, job, built)
+        except NeedsSmtpUtf8 as exc:
+            self._outcome(job, _not_sendable(exc), built.message_id)
+            return connection, None
         if isinstance(connection, SmtpConnection) and connection.pipelining:
             return self._pipelined(connection, job, built)
         finish = connection.start(built.sender or self.factory.sender, recipient.email, built.data, eight_bit=built.eight_bit,
-                                  abandon=self.abandon)
+                                  utf8=built.utf8, abandon=self.abandon)
         # While the server reads this message, the next one is made ready.
         upcoming = self._next(wait=False)
         if upcoming is not None:
@@ -503,14 +507,22 @@ class Sender:
         return (None if outcome.closed else connection), upcoming
 
     def _for(self, connection: Connection, job: _Pending, built: Built) -> Built:
-        if built.eight_bit and not connection.eight_bit:
+        """The message as this connection can take it. A server without SMTPUTF8 cannot take
+        one that needs it: NeedsSmtpUtf8 for the recipient's address, ConfigError (which stops
+        the run) for the newsletter's own."""
+        if (built.eight_bit and not connection.eight_bit) or (self._utf8(built, job) and not connection.smtputf8):
             # A server without 8BITMIME gets the same message as quoted-printable.
-            built = self.factory.build(job.recipient, eight_bit=False)
+            built = self.factory.build(job.recipient, eight_bit=built.eight_bit and connection.eight_bit,
+                                       utf8=connection.smtputf8)
         job.built = built
         return built
 
+    def _utf8(self, built: Built, job: _Pending) -> bool:
+        return built.utf8 or not job.recipient.email.isascii() or not (built.sender or self.factory.sender).isascii()
+
     def _envelope(self, built: Built, job: _Pending) -> Envelope:
-        return Envelope(built.sender or self.factory.sender, job.recipient.email, built.eight_bit)
+        return Envelope(built.sender or self.factory.sender, job.recipient.email, built.eight_bit,
+                        self._utf8(built, job))
 
     def _pipelined(self, connection: SmtpConnection, job: _Pending,
                    built: Built) -> tuple[Connection | None, _Pending | None]:
@@ -529,13 +541,19 @@ class Sender:
             upcoming, ahead = ahead or self._next(wait=False), None
             chained: Envelope | None = None
             if upcoming is not None:
-                made = self._for(connection, upcoming, upcoming.built or self.factory.build(upcoming.recipient))
-                if not self.stop.is_set() and self._limiter.wait(self.stop, within=CHAIN_WAIT) \
-                        and not self.stop.is_set():
+                made = upcoming.built or self.factory.build(upcoming.recipient)
+                try:
+                    made = self._for(connection, upcoming, made)
+                except NeedsSmtpUtf8 as exc:
                     upcoming.attempts += 1
-                    upcoming.first = upcoming.first or time.monotonic()
-                    self._pace.went_out()
-                    chained = self._envelope(made, upcoming)
+                    self._outcome(upcoming, _not_sendable(exc), made.message_id)
+                    upcoming = None
+            if upcoming is not None and not self.stop.is_set() \
+                    and self._limiter.wait(self.stop, within=CHAIN_WAIT) and not self.stop.is_set():
+                upcoming.attempts += 1
+                upcoming.first = upcoming.first or time.monotonic()
+                self._pace.went_out()
+                chained = self._envelope(made, upcoming)
             replies = connection.content(built.data, chained, self.abandon)
             if chained is not None:
                 # While the server reads, the message after is made ready.
@@ -626,6 +644,10 @@ class Sender:
                 s.uncertain_results.append(result)
         if self.progress is not None:
             self.progress(result)
+
+
+def _not_sendable(exc: NeedsSmtpUtf8) -> Outcome:
+    return Outcome(0, f"not sent: {exc.message}", Verdict.PERMANENT)
 
 
 @contextlib.contextmanager

@@ -89,10 +89,11 @@ Finish = Callable[[], Outcome]
 
 class Connection(Protocol):
     eight_bit: bool  # the far end takes 8bit bodies (SMTP: the server offers 8BITMIME)
+    smtputf8: bool  # the far end takes addresses and headers in UTF-8 (SMTP: the server offers SMTPUTF8)
 
     def send(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False) -> Outcome: ...
 
-    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
+    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False, utf8: bool = False,
               abandon: threading.Event | None = None) -> Finish:
         """Hand the message over; the returned function waits for the answer.
 
@@ -125,6 +126,7 @@ class Transport(Protocol):
 
 class MaildirConnection:
     eight_bit = True  # a file takes any bytes
+    smtputf8 = True
 
     def __init__(self, box: mailbox.Maildir, path: Path | None = None) -> None:
         self.box = box
@@ -142,7 +144,7 @@ class MaildirConnection:
             ) from None
         return Outcome(250, f"delivered to Maildir as {key}", Verdict.ACCEPTED)
 
-    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
+    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False, utf8: bool = False,
               abandon: threading.Event | None = None) -> Finish:
         return _done(self.send(sender, recipient, data, eight_bit=eight_bit))
 
@@ -316,6 +318,7 @@ class Envelope:
     sender: str
     recipient: str
     eight_bit: bool = False  # the message holds 8bit body parts (BODY=8BITMIME, when the server offers it)
+    utf8: bool = False  # an address, here or in the headers, is not ASCII (SMTPUTF8, RFC 6531)
 
 
 Replies = Callable[[], tuple[Outcome, Outcome | None]]
@@ -344,6 +347,8 @@ class SmtpConnection:
         self.timeout = timeout
         # RFC 6152: 8bit bodies only to a server that said so in its EHLO reply.
         self.eight_bit = client.has_extn("8bitmime")
+        # RFC 6531: addresses and headers in UTF-8 only to a server that offers SMTPUTF8.
+        self.smtputf8 = client.has_extn("smtputf8")
         self.pipelining = pipelining and client.has_extn("pipelining")
         self._on_out_of_step = on_out_of_step
         assert client.sock is not None
@@ -355,10 +360,11 @@ class SmtpConnection:
         """Send ``data``; ``eight_bit`` says it holds 8bit body parts (sent as BODY=8BITMIME)."""
         return self.start(sender, recipient, data, eight_bit=eight_bit)()
 
-    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False,
+    def start(self, sender: str, recipient: str, data: bytes, *, eight_bit: bool = False, utf8: bool = False,
               abandon: threading.Event | None = None) -> Finish:
         """MAIL, RCPT, DATA and the message; the returned function reads the server's verdict."""
-        refused = self.begin(Envelope(sender, recipient, eight_bit), abandon)
+        utf8 = utf8 or not (sender.isascii() and recipient.isascii())
+        refused = self.begin(Envelope(sender, recipient, eight_bit, utf8), abandon)
         if refused is not None:
             return _done(refused)
         replies = self.content(data, None, abandon)
@@ -374,7 +380,7 @@ class SmtpConnection:
             if self.pipelining:
                 self._write(self._commands(envelope))
                 return self._group_replies(abandon)
-            for step, command in zip(_ALLOWED, self._commands(envelope).decode("ascii").splitlines(), strict=True):
+            for step, command in zip(_ALLOWED, self._commands(envelope).decode("utf-8").splitlines(), strict=True):
                 code, reply = self._command(command, abandon)
                 if code not in _ALLOWED[step]:
                     return self._refused(step, code, reply)
@@ -473,8 +479,11 @@ class SmtpConnection:
 
     def _commands(self, envelope: Envelope) -> bytes:
         params = " BODY=8BITMIME" if envelope.eight_bit and self.eight_bit else ""
+        if envelope.utf8 and self.smtputf8:
+            params += " SMTPUTF8"
+        # UTF-8 only after SMTPUTF8 (the sender never gives a server without it such an address).
         return (f"MAIL FROM:<{envelope.sender}>{params}\r\nRCPT TO:<{envelope.recipient}>\r\n"
-                "DATA\r\n").encode("ascii")
+                "DATA\r\n").encode("utf-8" if params.endswith("SMTPUTF8") else "ascii")
 
     def _verdict(self, abandon: threading.Event | None, *, reset: bool = True) -> Outcome:
         """The answer to the final dot. Only 250 means the server took the message.
@@ -506,7 +515,7 @@ class SmtpConnection:
                        Verdict.UNCERTAIN, True)
 
     def _command(self, line: str, abandon: threading.Event | None) -> tuple[int, str]:
-        self._write(f"{line}\r\n".encode("ascii"))
+        self._write(f"{line}\r\n".encode())
         return self._replies.reply(self.timeout, abandon)
 
     def _write(self, data: bytes) -> None:
@@ -598,6 +607,14 @@ class SmtpTransport:
 
     def _stop_pipelining(self) -> None:
         self.pipelining = False
+
+    def offers(self, extension: str) -> bool:
+        """Whether the server names ``extension`` in its EHLO reply (after STARTTLS): one connection, closed."""
+        connection = self.connect()
+        try:
+            return connection.client.has_extn(extension)
+        finally:
+            connection.close()
 
     def _where(self) -> str:
         return f"{self.smtp.host}:{self.smtp.port}"

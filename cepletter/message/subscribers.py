@@ -385,9 +385,9 @@ def check_address(value: str) -> tuple[str | None, str]:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         return None, str(exc)
-    if result.ascii_email is None:
-        return None, "address needs an internationalised (SMTPUTF8) mail server, which is not supported"
-    return result.ascii_email, ""
+    # A local part that is not ASCII (zoë@..., 用户@...) needs a server that offers SMTPUTF8
+    # (RFC 6531): whether the server does is asked before sending (deliver.send.prepare).
+    return result.ascii_email or result.normalized, ""
 
 
 class SubscriberFile:
@@ -550,6 +550,7 @@ class ListCounts:
     suppressed: int = 0
     already_sent: int = 0
     to_send: int = 0
+    not_ascii: int = 0  # of to_send: addresses that need SMTPUTF8
     # Lines of a UTF-8 list with bytes that are not UTF-8, read as Windows-1252 (set at the end).
     recoded: list[int] = field(default_factory=list)
 
@@ -588,5 +589,7 @@ def recipients(
             counts.already_sent += 1
             continue
         counts.to_send += 1
+        if not row.email.isascii():
+            counts.not_ascii += 1
         yield row
     counts.recoded = source.recoded
