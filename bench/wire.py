@@ -353,6 +353,9 @@ def bench_postfix(ctx: Context) -> Section:
         folder.chmod(0o711)
         ctx.cleanup.append(folder)
         instance = folder / "postfix"
+    for name in names:  # listed in this order, whichever runs first
+        for connections in ctx.scale.postfix_connections:
+            section.figure(f"{name}, {connections} conn.", "msgs/s")
     with pf.PrivatePostfix(instance, cert.cert, cert.key) as server:
         for round_no in range(ctx.scale.rounds):
             for connections in ctx.scale.postfix_connections:
