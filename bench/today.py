@@ -24,9 +24,10 @@ from bench.measure import REPO, python_env, run_timed
 if TYPE_CHECKING:
     from bench.context import Context
 
-# cepletter before its send path was reworked for the wire: no TCP_NODELAY, no pipelining.
+# cepletter before its send path was reworked for the wire: no TCP_NODELAY, no pipelining
+# (the last commit before that work, with every other change up to it).
 # `python bench/run.py --today REV` compares with another revision.
-REVISION = "f4d9bdb412870177c1ff88ac3b99b8bc6f13c7fb"
+REVISION = "0eb8223245e3be334a17dcaad81fd92ab1b8ac38"
 
 
 @dataclass(frozen=True)
