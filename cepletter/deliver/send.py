@@ -67,12 +67,13 @@ class Cleaning:
     """What keeping the list clean did: addresses refused as nonexistent and the suppression list.
 
     ``refused``: refused as nonexistent in this run; ``suppressed``: those of them added to the
-    list (from now on never mailed); ``recovered``: refused in an earlier run of this issue,
-    added by ``prepare``; ``held_back``: refused, but not added, because so many were refused
-    that the server, not the addresses, is the likely cause; ``error``: the list could not be written.
+    list (from now on never mailed);
+    ``recovered``: refused in an earlier run of this issue, added by ``prepare``;
+    ``held_back``: refused, but not added, because so many were refused that the
+    server, not the addresses, is the likely cause; ``error``: the list could not be written.
     """
 
-    refused: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # refused as nonexistent in this run
     suppressed: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     held_back: list[str] = field(default_factory=list)
